@@ -1,0 +1,240 @@
+"""Concrete inputs for a model: the one rule for dynamic dimensions, and input data.
+
+Every runtime must see the same concrete input shapes, and other parts of graphrec
+(the graph features, the recommender) must assume the same shapes as the benchmark.
+:func:`resolve_shape` is that single rule:
+
+1. an explicit shape given for the input by name wins (it must match the rank and every
+   fixed dimension);
+2. a symbolic dimension whose name is in ``dim_values`` takes that value;
+3. a dynamic first dimension (index 0) is the batch: ``batch_size`` (default 1);
+4. any other dynamic dimension is :data:`DEFAULT_DYNAMIC_DIM` (64).
+
+Example:
+    >>> resolve_shape("x", ["N", 3, None, None])
+    [1, 3, 64, 64]
+    >>> resolve_shape("ids", ["batch", "seq"], dim_values={"seq": 128}, batch_size=2)
+    [2, 128]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from graphrec.errors import ModelFormatError, ModelLoadError, ShapeSpecError
+from graphrec.runtimes.base import ModelSpec, TorchSource
+
+__all__ = [
+    "DEFAULT_DYNAMIC_DIM",
+    "file_sha256",
+    "make_inputs",
+    "model_spec",
+    "resolve_shape",
+    "torch_source_for",
+]
+
+#: Value of a dynamic dimension that is neither the batch nor named in ``dim_values``.
+DEFAULT_DYNAMIC_DIM = 64
+
+Dim = int | str | None
+
+
+def resolve_shape(
+    name: str,
+    shape: Sequence[Dim],
+    *,
+    overrides: Mapping[str, Sequence[int]] | None = None,
+    dim_values: Mapping[str, int] | None = None,
+    batch_size: int = 1,
+) -> list[int]:
+    """Resolve one input's shape to concrete positive integers (see the module rule).
+
+    Args:
+        name: Input name.
+        shape: Declared shape: ints for fixed dims, a string for a symbolic dim,
+            ``None`` (or an int <= 0) for an unnamed dynamic dim.
+        overrides: Explicit full shapes by input name.
+        dim_values: Values for symbolic dimension names.
+        batch_size: Value of a dynamic first dimension.
+
+    Raises:
+        ShapeSpecError: An override disagrees with the declared rank or a fixed dim.
+    """
+    if overrides and name in overrides:
+        given = [int(d) for d in overrides[name]]
+        if len(given) != len(shape):
+            raise ShapeSpecError(
+                f"input {name!r}: shape {given} has rank {len(given)}, the model declares "
+                f"rank {len(shape)} ({list(shape)})"
+            )
+        for i, (g, d) in enumerate(zip(given, shape, strict=True)):
+            if g <= 0:
+                raise ShapeSpecError(f"input {name!r}: dimension {i} must be positive, got {g}")
+            if isinstance(d, int) and d > 0 and d != g:
+                raise ShapeSpecError(
+                    f"input {name!r}: dimension {i} is fixed to {d} in the model, got {g}"
+                )
+        return given
+    out: list[int] = []
+    for i, d in enumerate(shape):
+        if isinstance(d, int) and not isinstance(d, bool) and d > 0:
+            out.append(d)
+        elif isinstance(d, str) and dim_values and d in dim_values:
+            out.append(int(dim_values[d]))
+        elif i == 0:
+            out.append(int(batch_size))
+        else:
+            out.append(DEFAULT_DYNAMIC_DIM)
+    return out
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in chunks)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def torch_source_for(onnx_path: str | Path) -> TorchSource | None:
+    """Read the optional torch-source sidecar of ``model.onnx``: ``model.torch.json``.
+
+    The sidecar holds ``{"factory": "pkg.module:callable", "kwargs": {...}}``; a relative
+    ``file.py:callable`` factory is resolved against the sidecar's folder.
+
+    Raises:
+        ModelLoadError: The sidecar exists but is malformed.
+    """
+    p = Path(onnx_path)
+    side = p.with_suffix(".torch.json")
+    if not side.is_file():
+        return None
+    try:
+        data = json.loads(side.read_text())
+        factory = str(data["factory"])
+        kwargs = dict(data.get("kwargs", {}))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(side, f"bad torch-source sidecar: {exc}") from None
+    mod, sep, attr = factory.rpartition(":")
+    if sep and mod.endswith(".py") and not Path(mod).is_absolute():
+        factory = f"{(side.parent / mod).resolve()}:{attr}"
+    return TorchSource(factory, kwargs)
+
+
+_ONNX_DTYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+}
+
+
+def model_spec(
+    onnx_path: str | Path,
+    *,
+    overrides: Mapping[str, Sequence[int]] | None = None,
+    dim_values: Mapping[str, int] | None = None,
+    batch_size: int = 1,
+    torch_source: TorchSource | None = None,
+) -> ModelSpec:
+    """Describe an ONNX file for benchmarking: identity, concrete inputs, outputs.
+
+    Only the graph's declarations are read (``onnx.load`` without external weights).
+    The torch source defaults to the file's ``.torch.json`` sidecar.
+
+    Raises:
+        ModelLoadError: The file is missing.
+        ModelFormatError: The file is not a readable ONNX model or has unsupported inputs.
+    """
+    p = Path(onnx_path)
+    if not p.is_file():
+        raise ModelLoadError(p, "no such file")
+    try:
+        import onnx
+    except ImportError as exc:  # pragma: no cover - onnx is a dependency of the bench extras
+        raise ModelLoadError(p, f"the 'onnx' package is needed to read inputs ({exc})") from None
+    try:
+        proto = onnx.load(str(p), load_external_data=False)
+    except Exception as exc:
+        raise ModelFormatError(p, f"not a readable ONNX model: {exc}") from None
+    inits = {t.name for t in proto.graph.initializer}
+    names: list[str] = []
+    shapes: list[list[int]] = []
+    dtypes: list[str] = []
+    for vi in proto.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type"):
+            raise ModelFormatError(p, f"input {vi.name!r} is not a tensor")
+        dtype = _ONNX_DTYPES.get(tt.elem_type)
+        if dtype is None:
+            raise ModelFormatError(
+                p, f"input {vi.name!r} has unsupported element type {tt.elem_type}"
+            )
+        dims: list[Dim] = []
+        for d in tt.shape.dim:
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(int(d.dim_value))
+            elif d.HasField("dim_param") and d.dim_param:
+                dims.append(d.dim_param)
+            else:
+                dims.append(None)
+        names.append(vi.name)
+        shapes.append(
+            resolve_shape(
+                vi.name, dims, overrides=overrides, dim_values=dim_values, batch_size=batch_size
+            )
+        )
+        dtypes.append(dtype)
+    if overrides:
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise ShapeSpecError(f"{p}: no input named {unknown}; inputs are {names}")
+    outputs = [o.name for o in proto.graph.output]
+    return ModelSpec(
+        onnx_path=p.resolve(),
+        sha256=file_sha256(p),
+        name=p.stem,
+        input_names=names,
+        input_shapes=shapes,
+        input_dtypes=dtypes,
+        output_names=outputs,
+        torch_source=torch_source if torch_source is not None else torch_source_for(p),
+    )
+
+
+def make_inputs(model: ModelSpec, *, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic input data for ``model``.
+
+    Floats are standard normal; integers are 0 or 1 (valid as token ids and indices for
+    any table); booleans are random.
+    """
+    rng = np.random.default_rng(seed)
+    arrays: list[np.ndarray] = []
+    for shape, dtype in zip(model.input_shapes, model.input_dtypes, strict=True):
+        dt = np.dtype(dtype)
+        if dt.kind == "f":
+            arr = rng.standard_normal(shape).astype(dt)
+        elif dt.kind in "iu":
+            arr = rng.integers(0, 2, size=shape).astype(dt)
+        elif dt.kind == "b":
+            arr = rng.integers(0, 2, size=shape).astype(bool)
+        else:  # pragma: no cover - filtered by model_spec
+            raise ModelFormatError(model.onnx_path, f"cannot make inputs of dtype {dtype}")
+        arrays.append(np.ascontiguousarray(arr))
+    return arrays

@@ -1,0 +1,86 @@
+"""LiteRT (TensorFlow Lite) adapter: torch module -> ``litert-torch`` -> ``.tflite``,
+run by the ``ai-edge-litert`` interpreter with the XNNPACK delegate.
+
+The practical route to a ``.tflite`` here starts from the torch module (the ONNX ->
+TensorFlow -> TFLite route needs TensorFlow), so models without a torch source are
+reported as unsupported ("needs a torch source").
+
+Candidate ids: ``litert/xnnpack/fp32/threads=2``, ``litert/builtin/fp32/threads=1``
+(reference kernels, no delegate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from graphrec.runtimes._torch_common import build_module_and_args, index_order
+from graphrec.runtimes.base import Candidate, ModelSpec, RuntimeAdapter
+
+if TYPE_CHECKING:
+    from graphrec.device import DeviceProfile
+
+__all__ = ["LiteRtAdapter"]
+
+
+class LiteRtAdapter(RuntimeAdapter):
+    """Adapter for `LiteRT <https://ai.google.dev/edge/litert>`_ (XNNPACK on CPU)."""
+
+    name = "litert"
+    install_hint = "pip install ai-edge-litert litert-torch"
+    modules = ("ai_edge_litert", "litert_torch", "torch")
+    needs_torch_source = True
+
+    def version(self) -> str:
+        from importlib.metadata import version
+
+        return version("ai-edge-litert")
+
+    def candidates(self, device: DeviceProfile, threads: Sequence[int] = (1,)) -> list[Candidate]:
+        return [Candidate.make(self.name, "xnnpack", "fp32", n) for n in threads]
+
+    def check(self, model: ModelSpec, candidate: Candidate) -> str | None:
+        if candidate.backend not in ("xnnpack", "builtin") or candidate.precision != "fp32":
+            return "only xnnpack/builtin fp32 is offered"
+        return super().check(model, candidate)
+
+    def prepare(self, model: ModelSpec, candidate: Candidate, workdir: Path) -> Path:
+        import litert_torch
+
+        module, args = build_module_and_args(model)
+        edge = litert_torch.convert(module, args)
+        target = workdir / "model.tflite"
+        edge.export(str(target))
+        return target
+
+    def load(self, artifact: Path, model: ModelSpec, candidate: Candidate) -> Any:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        kwargs: dict[str, Any] = {"model_path": str(artifact)}
+        if candidate.threads > 0:
+            kwargs["num_threads"] = candidate.threads
+        if candidate.backend == "builtin":
+            kwargs["experimental_op_resolver_type"] = (
+                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            )
+        interp = Interpreter(**kwargs)
+        interp.allocate_tensors()
+        ins = interp.get_input_details()
+        outs = interp.get_output_details()
+        in_idx = [ins[i]["index"] for i in index_order([d["name"] for d in ins])]
+        out_idx = [outs[i]["index"] for i in index_order([d["name"] for d in outs])]
+        if len(in_idx) != len(model.input_names):
+            raise RuntimeError(
+                f"tflite model has {len(in_idx)} inputs, expected {len(model.input_names)}"
+            )
+        return (interp, in_idx, out_idx)
+
+    def run(self, session: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        interp, in_idx, out_idx = session
+        for idx, arr in zip(in_idx, inputs, strict=True):
+            interp.set_tensor(idx, arr)
+        interp.invoke()
+        return [np.array(interp.get_tensor(i), copy=True) for i in out_idx]
