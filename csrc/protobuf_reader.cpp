@@ -1,0 +1,59 @@
+#include "protobuf_reader.hpp"
+
+namespace graphrec {
+
+uint64_t ProtoReader::read_varint(const uint8_t*& p, const uint8_t* end, const char* what) {
+  uint64_t result = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (p >= end) fail(ErrorCode::Format, std::string("truncated varint in ") + what);
+    const uint8_t b = *p++;
+    if (shift == 63 && (b & 0x7E) != 0) fail(ErrorCode::Format, std::string("varint overflow in ") + what);
+    result |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if ((b & 0x80) == 0) return result;
+  }
+  fail(ErrorCode::Format, std::string("varint longer than 10 bytes in ") + what);
+}
+
+bool ProtoReader::next(Field& f) {
+  if (p_ >= end_) return false;
+  const uint64_t key = read_varint(p_, end_, what_);
+  const uint64_t number = key >> 3;
+  if (number == 0 || number > 536870911ULL) fail(ErrorCode::Format, std::string("invalid field number in ") + what_);
+  f.number = static_cast<uint32_t>(number);
+  f.wire = static_cast<WireType>(key & 7);
+  f.bytes = Span{};
+  f.varint = 0;
+  switch (f.wire) {
+    case kVarint:
+      f.varint = read_varint(p_, end_, what_);
+      return true;
+    case kFixed64: {
+      if (end_ - p_ < 8) fail(ErrorCode::Format, std::string("truncated fixed64 in ") + what_);
+      uint64_t v = 0;
+      for (int i = 7; i >= 0; --i) v = (v << 8) | p_[i];
+      f.varint = v;
+      p_ += 8;
+      return true;
+    }
+    case kFixed32: {
+      if (end_ - p_ < 4) fail(ErrorCode::Format, std::string("truncated fixed32 in ") + what_);
+      uint32_t v = 0;
+      for (int i = 3; i >= 0; --i) v = (v << 8) | p_[i];
+      f.varint = v;
+      p_ += 4;
+      return true;
+    }
+    case kLen: {
+      const uint64_t len = read_varint(p_, end_, what_);
+      if (len > static_cast<uint64_t>(end_ - p_))
+        fail(ErrorCode::Format, std::string("length-delimited field runs past the end of the data (truncated or corrupt) in ") + what_);
+      f.bytes = Span{p_, static_cast<size_t>(len)};
+      p_ += len;
+      return true;
+    }
+    default:
+      fail(ErrorCode::Format, std::string("unsupported wire type (groups or invalid) in ") + what_);
+  }
+}
+
+}  // namespace graphrec
