@@ -259,8 +259,8 @@ def sniff(name: str, buf: Buffer, *, onnx_analyzer: Any = None) -> Sniffed | Non
     Args:
         name: File name or archive member path (used for hints, not trusted).
         buf: The complete content (``bytes`` or an ``mmap``).
-        onnx_analyzer: Optional callable ``(buf) -> dict`` adding ONNX details
-            (the scanner passes one backed by :func:`graphrec.graph.load`).
+        onnx_analyzer: Optional callable ``(buf, name) -> dict`` adding ONNX details
+            (the scanner passes one backed by :func:`graphrec.graph.load_bytes`).
 
     Returns:
         A :class:`Sniffed`, a suspected-model :class:`Sniffed` (known model
@@ -976,7 +976,8 @@ def _protobuf_family(
     numbers = set(fields)
     first_varint = fields.get(1, [(None, None)])[0][0] == pb.VARINT
     if first_varint and 7 in numbers and numbers <= _ONNX_FIELDS:
-        return Sniffed("onnx", "ONNX ModelProto fields", _onnx_details(buf, fields, onnx_analyzer))
+        details = _onnx_details(name, buf, fields, onnx_analyzer)
+        return Sniffed("onnx", "ONNX ModelProto fields", details)
     type_fields = [n for n in numbers if n in _COREML_TYPES]
     if first_varint and type_fields and numbers <= ({1, 2, 10} | set(_COREML_TYPES)):
         return Sniffed("coreml", "Core ML Model protobuf", _coreml_details(fields, type_fields))
@@ -985,19 +986,21 @@ def _protobuf_family(
     if 1 in numbers and numbers <= {1, 2, 3, 4} and fields[1][0][0] == pb.LEN and expected in (
         "tf-graphdef", None,
     ):  # fmt: skip
-        details = _graphdef_details(buf, fields)
-        if details is not None:
-            return Sniffed("tf-graphdef", "TensorFlow GraphDef protobuf", details)
+        graphdef = _graphdef_details(buf, fields)
+        if graphdef is not None:
+            return Sniffed("tf-graphdef", "TensorFlow GraphDef protobuf", graphdef)
     if (100 in numbers or 2 in numbers) and numbers <= {1, 2, 3, 4, 5, 6, 7, 8, 100}:
-        details = _caffemodel_details(buf, fields)
-        if details is not None and (expected == "caffemodel" or details["layers"] > 0):
-            return Sniffed("caffemodel", "Caffe NetParameter protobuf", details)
+        caffe = _caffemodel_details(buf, fields)
+        if caffe is not None and (expected == "caffemodel" or caffe["layers"] > 0):
+            return Sniffed("caffemodel", "Caffe NetParameter protobuf", caffe)
     if expected == "paddle" and 1 in numbers and numbers <= {1, 4, 5}:
         return Sniffed("paddle", "Paddle ProgramDesc protobuf", _paddle_details(buf, fields))
     return None
 
 
-def _onnx_details(buf: Buffer, fields: dict[int, list[Any]], analyzer: Any) -> dict[str, Any]:
+def _onnx_details(
+    name: str, buf: Buffer, fields: dict[int, list[Any]], analyzer: Any
+) -> dict[str, Any]:
     details: dict[str, Any] = {"ir_version": fields[1][0][1]}
     for num, key in ((2, "producer_name"), (3, "producer_version")):
         if num in fields:
@@ -1042,7 +1045,7 @@ def _onnx_details(buf: Buffer, fields: dict[int, list[Any]], analyzer: Any) -> d
     )
     if analyzer is not None:
         try:
-            extra = analyzer(buf)
+            extra = analyzer(buf, name)
         except Exception as exc:  # the kernel's own typed errors: keep the cheap facts
             details["kernel_error"] = str(exc)[:300]
         else:

@@ -239,7 +239,7 @@ class _Scanner:
         self._tmp: Path | None = None
         self._spool_n = 0
         self._analyze_onnx = analyze_onnx
-        self._onnx_loader: Callable[[Any], dict[str, Any]] | None = None
+        self._onnx_loader: Callable[[Any, str], dict[str, Any]] | None = None
         self._onnx_checked = False
         self._seen_pkgs: set[tuple[str, tuple[str, ...], str]] = set()
 
@@ -261,30 +261,26 @@ class _Scanner:
 
     # -- ONNX analysis through graphrec's own kernel ------------------------------------
 
-    def _onnx_analyzer(self) -> Callable[[Any], dict[str, Any]] | None:
+    def _onnx_analyzer(self) -> Callable[[Any, str], dict[str, Any]] | None:
         if not self._analyze_onnx:
             return None
         if not self._onnx_checked:
             self._onnx_checked = True
             try:
                 graph = importlib.import_module("graphrec.graph")
-            except ImportError:
+            except ImportError:  # the kernel is not built: the protobuf walk still works
                 graph = None
             load_bytes = getattr(graph, "load_bytes", None)
-            load = getattr(graph, "load", None)
-            if load_bytes is not None or load is not None:
+            if load_bytes is not None:
 
-                def analyze(buf: Any) -> dict[str, Any]:
-                    if load_bytes is not None:
-                        g = load_bytes(bytes(buf))
-                    else:
-                        path = self._spool_path().with_suffix(".onnx")
-                        try:
-                            path.write_bytes(bytes(buf))
-                            g = load(path)  # type: ignore[misc]
-                        finally:
-                            path.unlink(missing_ok=True)
-                    hist = dict(getattr(g, "op_type_histogram", {}) or {})
+                def analyze(buf: Any, name: str) -> dict[str, Any]:
+                    view = buf if isinstance(buf, bytes) else memoryview(buf)
+                    try:
+                        g = load_bytes(view, name=name)
+                    finally:
+                        if isinstance(view, memoryview):
+                            view.release()
+                    hist = dict(g.op_type_histogram)
                     return {
                         "num_nodes": int(g.num_nodes),
                         "op_histogram": dict(sorted(hist.items(), key=lambda kv: -kv[1])),
