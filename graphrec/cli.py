@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.runtimes._cli",
     "graphrec.bench._cli",
     "graphrec.zoo._cli",
+    "graphrec.mining._cli",
 )
 
 
