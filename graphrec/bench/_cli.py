@@ -1,0 +1,261 @@
+"""``graphrec bench``: measure models on every installed runtime; ``graphrec bench report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from graphrec.errors import GraphRecError, ShapeSpecError
+
+__all__ = ["register"]
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, got {text!r}")
+    return values
+
+
+def _shapes(items: list[str] | None) -> dict[str, list[int]] | None:
+    if not items:
+        return None
+    out: dict[str, list[int]] = {}
+    for item in items:
+        name, sep, dims = item.partition("=")
+        try:
+            shape = [int(d) for d in dims.split(",")]
+        except ValueError:
+            shape = []
+        if not sep or not name or not shape:
+            raise ShapeSpecError(f"--shape expects NAME=D0,D1,..., got {item!r}")
+        out[name] = shape
+    return out
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # files and pipes get full candidate ids, not ellipses
+        console = Console(width=200)
+    return console
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from graphrec.bench.report import write_html_report
+    from graphrec.bench.store import ResultStore
+
+    if not Path(args.db).is_file():
+        raise GraphRecError(f"{args.db}: no such results store")
+    with ResultStore(args.db) as store:
+        rows = store.rows()
+        out = write_html_report(rows, args.out or Path(args.db).with_suffix(".html"))
+        print(f"wrote {out} ({len(rows)} rows)")
+        if args.csv:
+            print(f"wrote {store.export_csv(args.csv)}")
+        if args.parquet:
+            print(f"wrote {store.export_parquet(args.parquet)}")
+        if not args.json:
+            _print_summary(rows)
+    return 0
+
+
+def _print_summary(rows: list[dict[str, Any]], *, title: str = "graphrec bench") -> None:
+    from rich.table import Table
+
+    from graphrec.bench.report import summarize
+
+    table = Table(title=title)
+    for col in (
+        "model",
+        "fastest candidate",
+        "p50 ms",
+        "cold ms",
+        "slowest runnable",
+        "p50 ms",
+        "x",
+        "statuses",
+    ):
+        table.add_column(col, justify="right" if col in ("p50 ms", "cold ms", "x") else "left")
+    for ms in summarize(rows):
+        f, s = ms.fastest, ms.slowest
+        table.add_row(
+            ms.model_name,
+            f.candidate_id if f else "-",
+            f"{f.p50_ms:.3f}" if f and f.p50_ms else "-",
+            f"{f.cold_start_ms:.1f}" if f and f.cold_start_ms else "-",
+            s.candidate_id if s else "-",
+            f"{s.p50_ms:.3f}" if s and s.p50_ms else "-",
+            f"{ms.slowdown:.1f}" if ms.slowdown else "-",
+            " ".join(f"{k}={v}" for k, v in sorted(ms.statuses.items())),
+        )
+    _console().print(table)
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="measurements")
+    for col in (
+        "model",
+        "candidate",
+        "status",
+        "p50 ms",
+        "p10-p90 ms",
+        "cold ms",
+        "conv s",
+        "peak MiB",
+        "max rel err",
+    ):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r.get("model_name")),
+            str(r.get("candidate_id")),
+            str(r.get("status")),
+            f"{r['p50_ms']:.3f}" if r.get("p50_ms") else "-",
+            f"{r['p10_ms']:.3f}-{r['p90_ms']:.3f}" if r.get("p10_ms") else "-",
+            f"{r['cold_start_ms']:.1f}" if r.get("cold_start_ms") else "-",
+            f"{r['convert_s']:.2f}" if r.get("convert_s") is not None else "-",
+            f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "-",
+            f"{r['max_rel_err']:.1e}" if r.get("max_rel_err") is not None else "-",
+        )
+    _console().print(table)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.models and args.models[0] == "report":
+        if len(args.models) > 1:
+            raise GraphRecError(
+                "'graphrec bench report' takes no model arguments (use --db, --out)"
+            )
+        return _cmd_report(args)
+    if not args.models:
+        raise GraphRecError("no model given: graphrec bench MODEL_OR_DIR... (or 'bench report')")
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from graphrec.bench.harness import run_campaign
+    from graphrec.bench.protocol import MeasureConfig
+    from graphrec.bench.store import ResultStore
+    from graphrec.device import DeviceProfile
+
+    config = MeasureConfig(timeout_s=args.timeout, memory_limit_mb=args.memory_limit)
+    if args.max_time is not None:
+        config.max_time_s = args.max_time
+        config.min_time_s = min(config.min_time_s, args.max_time)
+    device = DeviceProfile.detect()
+    console = Console(stderr=True)
+    runtimes = [r for r in args.runtimes.split(",") if r] if args.runtimes else None
+    rows: list[dict[str, Any]] = []
+    with ResultStore(args.db) as store:
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=args.json,
+        )
+        task_id = progress.add_task("planning", total=None)
+
+        def on_plan(n: int) -> None:
+            progress.update(task_id, total=n, description="measuring")
+
+        def on_start(task: Any) -> None:
+            progress.update(task_id, description=f"{task.model.name} {task.candidate.candidate_id}")
+
+        def on_result(row: dict[str, Any]) -> None:
+            progress.advance(task_id)
+
+        try:
+            with progress:
+                rows = run_campaign(
+                    args.models,
+                    store=store,
+                    device=device,
+                    runtimes=runtimes,
+                    patterns=args.candidates,
+                    threads=args.threads,
+                    repeat=args.repeat,
+                    config=config,
+                    cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+                    resume=args.resume,
+                    input_shapes=_shapes(args.shape),
+                    batch_size=args.batch_size,
+                    on_plan=on_plan,
+                    on_start=on_start,
+                    on_result=on_result,
+                )
+        except KeyboardInterrupt:
+            console.print(
+                f"[yellow]interrupted: {store.count()} rows are saved in {args.db}; "
+                "run the same command again to resume[/yellow]"
+            )
+            return 130
+        all_rows = [r for r in store.rows() if r["device_id"] == device.device_id]
+        models = {r["model_sha256"] for r in rows} or None
+        shown = [r for r in all_rows if models is None or r["model_sha256"] in models]
+    if args.json:
+        print(json.dumps(shown, indent=2, default=str))
+        return 0
+    _print_rows(shown)
+    _print_summary(shown, title=f"graphrec bench on {device.name} ({device.device_id})")
+    _console().print(f"{len(rows)} new rows, {len(shown)} shown, store: {args.db}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``graphrec bench`` (and ``graphrec bench report``) to the CLI."""
+    p = subparsers.add_parser(
+        "bench",
+        help="measure models on every installed inference runtime (DLBench)",
+        description="Measure ONNX models on every installed runtime and deployment "
+        "candidate, each in an isolated worker process, storing one row per result in a "
+        "SQLite store as soon as it exists (rerun to resume). "
+        "'graphrec bench report --db FILE --out report.html' writes an HTML report.",
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL_OR_DIR", help="ONNX files or folders")
+    p.add_argument("--runtimes", metavar="A,B", help="runtimes to use (default: all installed)")
+    p.add_argument(
+        "--candidates",
+        action="append",
+        metavar="PATTERN",
+        help="keep candidates whose id matches this shell pattern (repeatable), "
+        "e.g. 'onnxruntime/*' or '*/threads=1'",
+    )
+    p.add_argument("--threads", type=_int_list, default=(1, 2), help="thread counts (default 1,2)")
+    p.add_argument("--db", "--store", dest="db", default="bench.sqlite", help="results store")
+    p.add_argument("--repeat", type=int, default=1, help="rounds in fresh processes (default 1)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per measurement")
+    p.add_argument("--memory-limit", type=int, default=8192, metavar="MB", help="worker memory cap")
+    p.add_argument("--max-time", type=float, default=None, help="max seconds of warm runs")
+    p.add_argument("--shape", action="append", metavar="NAME=D0,D1", help="input shape override")
+    p.add_argument("--batch-size", type=int, default=1, help="value of dynamic batch dims")
+    p.add_argument("--cache-dir", help="conversion cache (default ~/.cache/graphrec)")
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip results already stored (default); --no-resume measures again and replaces",
+    )
+    p.add_argument("--json", action="store_true", help="print rows as JSON")
+    p.add_argument("--out", help="(report) HTML file to write")
+    p.add_argument("--csv", help="(report) also export rows to CSV")
+    p.add_argument("--parquet", help="(report) also export rows to Parquet")
+    p.set_defaults(func=_cmd_bench)

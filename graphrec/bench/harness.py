@@ -1,0 +1,386 @@
+"""The benchmark campaign: models x candidates x rounds, isolated, stored as it goes.
+
+:func:`run_campaign` measures every (model, candidate) pair in worker processes (one per
+runtime, reused across models within a round, restarted after a crash), writes each
+result to the store the moment it exists, and skips pairs already stored (resume).
+Rounds (``repeat``) use fresh worker processes and a different interleaved order, so
+process-to-process noise and drift show up as a measured spread.
+
+Example:
+    >>> from graphrec.bench import run_campaign, ResultStore       # doctest: +SKIP
+    >>> with ResultStore("bench.sqlite") as store:                 # doctest: +SKIP
+    ...     rows = run_campaign(["model.onnx"], store=store, threads=(1, 2))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphrec.bench.pool import WorkerFailure, WorkerPool
+from graphrec.bench.protocol import MeasureConfig, Status
+from graphrec.bench.store import HARNESS_VERSION, ResultStore
+from graphrec.device import DeviceProfile
+from graphrec.errors import CandidateSpecError, GraphRecError
+from graphrec.runtimes.base import Candidate, ModelSpec, RuntimeAdapter
+from graphrec.runtimes.inputs import make_inputs, model_spec
+from graphrec.runtimes.registry import adapter_names, get_adapter
+
+__all__ = [
+    "Task",
+    "default_cache_dir",
+    "discover_models",
+    "interleave",
+    "plan_candidates",
+    "run_campaign",
+]
+
+
+def default_cache_dir() -> Path:
+    """Where converted models are cached: ``$GRAPHREC_CACHE_DIR`` or ``~/.cache/graphrec``."""
+    env = os.environ.get("GRAPHREC_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "graphrec"
+
+
+def discover_models(paths: Sequence[str | Path]) -> list[Path]:
+    """ONNX files named directly or found (recursively, sorted) under folders.
+
+    Raises:
+        GraphRecError: A path does not exist, or a folder holds no ``.onnx`` file.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files = sorted(p.rglob("*.onnx"))
+            if not files:
+                raise GraphRecError(f"{p}: folder holds no .onnx file")
+            found.extend(files)
+        elif p.exists():
+            found.append(p)
+        else:
+            raise GraphRecError(f"{p}: no such file or folder")
+    unique: dict[Path, Path] = {}
+    for f in found:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())
+
+
+def plan_candidates(
+    device: DeviceProfile,
+    *,
+    runtimes: Sequence[str] | None = None,
+    patterns: Sequence[str] | None = None,
+    threads: Sequence[int] = (1, 2),
+) -> tuple[list[RuntimeAdapter], list[Candidate], dict[str, str]]:
+    """Adapters and candidates to measure, plus runtimes skipped with the reason.
+
+    Args:
+        device: The device measured on.
+        runtimes: Adapter names to use (all known adapters when ``None``).
+        patterns: Shell-style patterns over candidate ids; a candidate is kept when it
+            matches any (all kept when ``None``). A pattern that parses as a full
+            candidate id adds that candidate even if the adapter does not offer it.
+        threads: Thread counts to offer.
+
+    Raises:
+        CandidateSpecError: An unknown runtime name.
+    """
+    names = list(runtimes) if runtimes else adapter_names()
+    known = set(adapter_names())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise CandidateSpecError(f"unknown runtime(s) {unknown}; known: {sorted(known)}")
+    adapters: list[RuntimeAdapter] = []
+    skipped: dict[str, str] = {}
+    cands: list[Candidate] = []
+    for name in names:
+        try:
+            adapter = get_adapter(name)
+        except GraphRecError as exc:
+            skipped[name] = str(exc)
+            continue
+        if not adapter.is_available():
+            skipped[name] = f"not installed ({adapter.install_hint})"
+            continue
+        offered = adapter.candidates(device, threads)
+        explicit = []
+        for pat in patterns or ():
+            try:
+                c = Candidate.parse(pat)
+            except CandidateSpecError:
+                continue
+            if c.runtime == name and c not in offered:
+                explicit.append(c)
+        chosen = [c for c in offered if not patterns or any(c.matches(p) for p in patterns)]
+        chosen += explicit
+        if chosen:
+            adapters.append(adapter)
+            cands.extend(chosen)
+    return adapters, cands, skipped
+
+
+def interleave(candidates: Sequence[Candidate], round_index: int) -> list[Candidate]:
+    """Round-robin order across runtimes, shuffled per round (deterministic by round).
+
+    Round 0 keeps each runtime's own order; later rounds shuffle within and across
+    runtimes with a seed derived from the round, so no candidate always runs first.
+    """
+    by_rt: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        by_rt.setdefault(c.runtime, []).append(c)
+    rng = random.Random(1000 + round_index)
+    groups = list(by_rt.values())
+    if round_index > 0:
+        for g in groups:
+            rng.shuffle(g)
+        rng.shuffle(groups)
+    out: list[Candidate] = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        out.extend(g[i] for g in groups if i < len(g))
+    return out
+
+
+@dataclass
+class Task:
+    """One pending measurement."""
+
+    model: ModelSpec
+    candidate: Candidate
+    round: int
+    inputs_path: Path
+    reference_path: Path | None = None
+
+
+@dataclass
+class _Campaign:
+    store: ResultStore
+    device: DeviceProfile
+    config: MeasureConfig
+    cache_dir: Path
+    log_dir: Path
+    env: dict[str, str]
+    replace: bool
+    on_result: Callable[[dict[str, Any]], None] | None
+    start_failures: dict[str, WorkerFailure] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def row_base(self, task: Task) -> dict[str, Any]:
+        c = task.candidate
+        return {
+            "model_sha256": task.model.sha256,
+            "model_name": task.model.name,
+            "candidate_id": c.candidate_id,
+            "device_id": self.device.device_id,
+            "round": task.round,
+            "runtime": c.runtime,
+            "runtime_version": self.versions.get(c.runtime),
+            "backend": c.backend,
+            "precision": c.precision,
+            "threads": c.threads,
+            "options": ",".join(f"{k}={v}" for k, v in c.options),
+            "harness_version": HARNESS_VERSION,
+        }
+
+    def measure(self, pool: WorkerPool, task: Task) -> dict[str, Any]:
+        row = self.row_base(task)
+        rt = task.candidate.runtime
+        adapter = get_adapter(rt)
+        reason = adapter.check(task.model, task.candidate)
+        if reason:
+            row.update(status=Status.UNSUPPORTED, error=reason)
+            return row
+        if rt in self.start_failures:
+            f = self.start_failures[rt]
+            row.update(status=f.status, error=f.message)
+            return row
+        try:
+            worker = pool.get(rt)
+        except WorkerFailure as exc:
+            self.start_failures[rt] = exc
+            row.update(status=exc.status, error=exc.message)
+            return row
+        if worker.version:
+            self.versions[rt] = worker.version
+            row["runtime_version"] = worker.version
+        payload = {
+            "op": "measure",
+            "model": task.model.to_dict(),
+            "candidate": task.candidate.candidate_id,
+            "inputs": str(task.inputs_path),
+            "reference": None if task.reference_path is None else str(task.reference_path),
+            "cache_dir": str(self.cache_dir / "prepared"),
+            "config": self.config.to_dict(),
+        }
+        try:
+            resp = worker.request(payload, self.config.timeout_s)
+        except WorkerFailure as exc:
+            row.update(status=exc.status, error=exc.message, peak_rss_mb=exc.peak_rss_mb)
+            return row
+        before = resp.pop("rss_before_mb", None)
+        row.update(resp)
+        if row.get("peak_rss_mb") is not None and before is not None:
+            row["rss_delta_mb"] = max(0.0, row["peak_rss_mb"] - before)
+        if task.reference_path is None and row.get("status") == Status.OK:
+            row["reference"] = "unavailable"
+        return row
+
+
+def _inputs_file(cache_dir: Path, model: ModelSpec) -> Path:
+    key = hashlib.sha256(repr((model.sha256, model.input_shapes, model.input_dtypes)).encode())
+    path = cache_dir / "inputs" / f"{model.sha256[:16]}-{key.hexdigest()[:8]}.npz"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, *make_inputs(model))
+        tmp.replace(path)
+    return path
+
+
+def _reference_file(
+    pool: WorkerPool, model: ModelSpec, inputs: Path, cache_dir: Path, timeout_s: float
+) -> tuple[Path | None, str | None]:
+    path = inputs.with_name(inputs.stem + "-ref.npz")
+    if path.is_file():
+        return path, None
+    try:
+        worker = pool.get("onnxruntime")
+        resp = worker.request(
+            {"op": "reference", "model": model.to_dict(), "inputs": str(inputs), "out": str(path)},
+            timeout_s,
+        )
+    except WorkerFailure as exc:
+        return None, f"{exc.status}: {exc.message}"
+    if resp.get("status") != "ok":
+        return None, str(resp.get("error"))
+    return path, None
+
+
+def run_campaign(
+    models: Sequence[str | Path | ModelSpec],
+    *,
+    store: ResultStore,
+    device: DeviceProfile | None = None,
+    runtimes: Sequence[str] | None = None,
+    patterns: Sequence[str] | None = None,
+    threads: Sequence[int] = (1, 2),
+    repeat: int = 1,
+    config: MeasureConfig | None = None,
+    cache_dir: Path | None = None,
+    resume: bool = True,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    batch_size: int = 1,
+    worker_env: Mapping[str, str] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+    on_start: Callable[[Task], None] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Measure models x candidates x rounds and store every result as it comes.
+
+    Args:
+        models: ONNX paths (folders are expanded) or ready :class:`ModelSpec` objects.
+        store: Where rows go (each committed at once).
+        device: The device profile rows are keyed by (detected when ``None``).
+        runtimes: Adapter names (all installed when ``None``).
+        patterns: Candidate-id patterns to keep (see :func:`plan_candidates`).
+        threads: Thread counts.
+        repeat: Rounds; each round uses fresh worker processes and another order.
+        config: Timing / timeout / memory settings.
+        cache_dir: Conversion, input and reference cache (:func:`default_cache_dir`).
+        resume: Skip keys already in the store; when ``False`` they are measured again
+            and their rows replaced.
+        input_shapes: Explicit input shapes by input name (see
+            :func:`graphrec.runtimes.inputs.resolve_shape`).
+        batch_size: Value of dynamic batch dimensions.
+        worker_env: Extra environment for worker processes.
+        on_plan: Called once with the number of pending measurements.
+        on_start: Called before each measurement.
+        on_result: Called with each row right after it was stored.
+
+    Returns:
+        The rows measured in this call (not the ones skipped).
+    """
+    cfg = config or MeasureConfig()
+    dev = device or DeviceProfile.detect()
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    if repeat < 1:
+        raise GraphRecError(f"repeat must be >= 1, got {repeat}")
+    specs: list[ModelSpec] = []
+    for m in models:
+        if isinstance(m, ModelSpec):
+            specs.append(m)
+            continue
+        for path in discover_models([m]):
+            specs.append(model_spec(path, overrides=input_shapes, batch_size=batch_size))
+    by_sha: dict[str, ModelSpec] = {}
+    for s in specs:  # identical files are one model; keep a torch source if any copy has one
+        kept = by_sha.setdefault(s.sha256, s)
+        if kept.torch_source is None and s.torch_source is not None:
+            kept.torch_source = s.torch_source
+    specs = list(by_sha.values())
+    _, candidates, skipped = plan_candidates(
+        dev, runtimes=runtimes, patterns=patterns, threads=threads
+    )
+    if not candidates:
+        why = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no candidate matched"
+        raise CandidateSpecError(f"nothing to measure ({why})")
+    store.add_device(dev.device_id, dev.to_dict())
+    for s in specs:
+        store.add_model(s.sha256, s.name, str(s.onnx_path), s.to_dict())
+
+    done = store.done_keys(dev.device_id) if resume else set()
+    rounds: list[list[Task]] = []
+    for r in range(repeat):
+        tasks = []
+        order = interleave(candidates, r)
+        for s in specs:
+            for c in order:
+                if (s.sha256, c.candidate_id, dev.device_id, r) not in done:
+                    tasks.append(Task(s, c, r, Path()))
+        rounds.append(tasks)
+    if on_plan is not None:
+        on_plan(sum(len(t) for t in rounds))
+
+    log_dir = Path(tempfile.gettempdir()) / "graphrec-bench-logs"
+    camp = _Campaign(store, dev, cfg, cache, log_dir, dict(worker_env or {}), not resume, on_result)
+    results: list[dict[str, Any]] = []
+    references: dict[str, tuple[Path | None, str | None]] = {}
+    for tasks in rounds:
+        if not tasks:
+            continue
+        pool = WorkerPool(log_dir, cfg.memory_limit_mb, camp.env)
+        camp.start_failures.clear()
+        try:
+            for task in tasks:
+                inputs = _inputs_file(cache, task.model)
+                task.inputs_path = inputs
+                if task.model.sha256 not in references:
+                    references[task.model.sha256] = _reference_file(
+                        pool, task.model, inputs, cache, cfg.timeout_s
+                    )
+                ref_path, ref_err = references[task.model.sha256]
+                task.reference_path = ref_path
+                if on_start is not None:
+                    on_start(task)
+                row = camp.measure(pool, task)
+                if ref_path is None and ref_err:
+                    row["reference_error"] = ref_err
+                if store.insert_result(row, replace=not resume):
+                    results.append(row)
+                if on_result is not None:
+                    on_result(row)
+        finally:
+            pool.close()
+    return results

@@ -1,0 +1,244 @@
+"""The measurement protocol: statuses, timing loop, latency statistics, output agreement.
+
+Per (model, candidate) a worker process measures, in order:
+
+1. **conversion**: ``prepare`` (cached by model hash + candidate; the first conversion's
+   time is recorded even when later rows reuse the cache);
+2. **cold start**: ``load`` plus the first inference, timed separately (``load_ms``,
+   ``first_run_ms``; ``cold_start_ms`` is their sum);
+3. **output agreement**: the first inference's outputs against the onnxruntime
+   reference (:func:`compare_outputs`, tolerance by precision: :func:`tolerance_for`);
+4. **warm latency**: ``warmup_runs`` runs, then runs until the median is stable
+   (:func:`measure_latency`): at least ``min_runs`` runs and ``min_time_s`` seconds,
+   stopping once the running median moved less than ``stable_rel`` between checks, or at
+   ``max_runs`` / ``max_time_s``.
+
+Peak memory is sampled from outside the worker (no sampling thread perturbs timing).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "STATUSES",
+    "LatencyStats",
+    "MeasureConfig",
+    "OutputAgreement",
+    "Status",
+    "compare_outputs",
+    "measure_latency",
+    "tolerance_for",
+]
+
+
+class Status:
+    """Status of one measurement (the ``status`` column of the store)."""
+
+    OK = "ok"
+    WRONG_OUTPUT = "wrong_output"
+    UNSUPPORTED = "unsupported"
+    CONVERT_FAILED = "convert_failed"
+    LOAD_FAILED = "load_failed"
+    RUN_FAILED = "run_failed"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    OUT_OF_MEMORY = "out_of_memory"
+    UNAVAILABLE = "unavailable"
+
+
+#: Every status, for validation and reports.
+STATUSES: tuple[str, ...] = (
+    Status.OK,
+    Status.WRONG_OUTPUT,
+    Status.UNSUPPORTED,
+    Status.CONVERT_FAILED,
+    Status.LOAD_FAILED,
+    Status.RUN_FAILED,
+    Status.TIMEOUT,
+    Status.CRASHED,
+    Status.OUT_OF_MEMORY,
+    Status.UNAVAILABLE,
+)
+
+
+@dataclass
+class MeasureConfig:
+    """How long and how often to measure one candidate.
+
+    Attributes:
+        warmup_runs: Runs after the first (cold) inference that are not timed.
+        min_runs: Fewest timed runs.
+        max_runs: Most timed runs.
+        min_time_s: Shortest timed phase.
+        max_time_s: Longest timed phase (stops even when not stable).
+        stable_rel: Stop when the running median moved less than this fraction.
+        timeout_s: Wall-clock limit for the whole measurement (enforced by the parent).
+        memory_limit_mb: Memory cap of a worker (RSS watched by the parent, data
+            segment limited with ``RLIMIT_DATA`` inside the worker).
+    """
+
+    warmup_runs: int = 3
+    min_runs: int = 10
+    max_runs: int = 2000
+    min_time_s: float = 0.3
+    max_time_s: float = 3.0
+    stable_rel: float = 0.02
+    timeout_s: float = 300.0
+    memory_limit_mb: int = 8192
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+
+@dataclass
+class LatencyStats:
+    """Warm-latency statistics in milliseconds."""
+
+    n_runs: int
+    p10_ms: float
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    total_s: float
+    samples_ms: list[float] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float], total_s: float) -> LatencyStats:
+        """Summarise raw per-run times."""
+        a = np.asarray(samples_ms, dtype=np.float64)
+        p10, p50, p90 = np.percentile(a, [10, 50, 90])
+        return cls(
+            n_runs=int(a.size),
+            p10_ms=float(p10),
+            p50_ms=float(p50),
+            p90_ms=float(p90),
+            mean_ms=float(a.mean()),
+            std_ms=float(a.std(ddof=1)) if a.size > 1 else 0.0,
+            min_ms=float(a.min()),
+            total_s=total_s,
+            samples_ms=[float(x) for x in a],
+        )
+
+
+def measure_latency(
+    run: Callable[[], object],
+    config: MeasureConfig,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+) -> LatencyStats:
+    """Warm up, then time ``run`` until its median latency is stable (see module doc)."""
+    for _ in range(config.warmup_runs):
+        run()
+    samples: list[float] = []
+    start = clock()
+    last_median: float | None = None
+    next_check = config.min_runs
+    while True:
+        t0 = clock()
+        run()
+        t1 = clock()
+        samples.append((t1 - t0) * 1000.0)
+        n = len(samples)
+        elapsed = t1 - start
+        if n >= config.max_runs or elapsed >= config.max_time_s:
+            break
+        if n >= next_check:
+            median = float(np.median(samples))
+            if (
+                elapsed >= config.min_time_s
+                and last_median is not None
+                and abs(median - last_median) <= config.stable_rel * last_median
+            ):
+                break
+            last_median = median
+            next_check = n + max(5, n // 4)
+    return LatencyStats.from_samples(samples, clock() - start)
+
+
+def tolerance_for(precision: str) -> tuple[float, float]:
+    """``(max_rel, rel_l2)`` limits above which outputs are ``wrong_output``.
+
+    ``max_rel`` is the largest absolute difference divided by the reference's largest
+    magnitude; ``rel_l2`` is ``||out - ref|| / ||ref||``. fp32: 1e-3 / 1e-3 (reordered
+    float sums differ by ~1e-6); fp16 / bf16: 5e-2 / 5e-2; int8: 0.25 / 0.15 (dynamic
+    quantisation is approximate by design; above this the outputs are not usable).
+    """
+    return {
+        "fp32": (1e-3, 1e-3),
+        "fp16": (5e-2, 5e-2),
+        "bf16": (5e-2, 5e-2),
+        "int8": (0.25, 0.15),
+    }.get(precision, (1e-3, 1e-3))
+
+
+@dataclass
+class OutputAgreement:
+    """How a candidate's outputs compare with the reference's."""
+
+    max_abs_err: float | None
+    max_rel_err: float | None
+    rel_l2_err: float | None
+    ok: bool
+    reason: str = ""
+
+
+def compare_outputs(
+    outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray], precision: str
+) -> OutputAgreement:
+    """Compare outputs with the reference in order; worst error over all outputs.
+
+    Outputs whose element counts match are compared flattened (runtimes such as ncnn
+    drop the batch dimension). A count mismatch, a missing output, or NaN/Inf where the
+    reference is finite makes the agreement fail.
+    """
+    if len(outputs) < len(reference):
+        return OutputAgreement(
+            None, None, None, False, f"{len(outputs)} outputs, expected {len(reference)}"
+        )
+    max_abs = max_rel = rel_l2 = 0.0
+    for i, (out, ref) in enumerate(zip(outputs, reference, strict=False)):
+        o = np.asarray(out)
+        r = np.asarray(ref)
+        if o.size != r.size:
+            return OutputAgreement(
+                None, None, None, False, f"output {i} has shape {o.shape}, expected {r.shape}"
+            )
+        if r.dtype.kind == "b" or o.dtype.kind == "b":
+            diff = float(np.count_nonzero(o.ravel().astype(bool) != r.ravel().astype(bool)))
+            max_abs = max(max_abs, diff)
+            max_rel = max(max_rel, diff / max(r.size, 1))
+            rel_l2 = max(rel_l2, diff / max(r.size, 1))
+            continue
+        of = o.ravel().astype(np.float64)
+        rf = r.ravel().astype(np.float64)
+        finite_ref = np.isfinite(rf)
+        if not np.all(np.isfinite(of[finite_ref])):
+            return OutputAgreement(None, None, None, False, f"output {i} has NaN/Inf")
+        d = np.abs(of[finite_ref] - rf[finite_ref])
+        scale = float(np.max(np.abs(rf[finite_ref]))) if finite_ref.any() else 0.0
+        a = float(d.max()) if d.size else 0.0
+        max_abs = max(max_abs, a)
+        max_rel = max(max_rel, a / max(scale, 1e-12) if scale > 0 else a)
+        norm = float(np.linalg.norm(rf[finite_ref]))
+        l2 = float(np.linalg.norm(d)) / norm if norm > 0 else float(np.linalg.norm(d))
+        rel_l2 = max(rel_l2, l2)
+    lim_rel, lim_l2 = tolerance_for(precision)
+    ok = max_rel <= lim_rel and rel_l2 <= lim_l2
+    reason = (
+        "" if ok else f"max_rel_err {max_rel:.3g} / rel_l2_err {rel_l2:.3g} over {precision} limits"
+    )
+    return OutputAgreement(_finite(max_abs), _finite(max_rel), _finite(rel_l2), bool(ok), reason)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
