@@ -23,7 +23,7 @@ $(DEPS): pyproject.toml Makefile
 venv: $(DEPS)
 
 $(BUILT): $(DEPS) CMakeLists.txt $(wildcard csrc/*.cpp csrc/*.hpp)
-	$(BIN)/python -m pip install --no-build-isolation -e ".[dev]"
+	$(BIN)/python -m pip install --no-build-isolation -e ".[dev,runtimes]"
 	touch $@
 
 install: $(BUILT)
