@@ -11,6 +11,7 @@ Candidate ids: ``torch/eager/fp32/threads=2``, ``torch/torchscript/fp32/threads=
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,7 +60,9 @@ class TorchAdapter(RuntimeAdapter):
 
         module, args = build_module_and_args(model)
         if candidate.backend == "torchscript":
-            with torch.inference_mode():
+            # TorchScript is deprecated in torch 2.x but still what many deployments ship.
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
                 traced = torch.jit.trace(module, args, check_trace=False)
             target = workdir / "model.pt"
             traced.save(str(target))
@@ -76,7 +79,9 @@ class TorchAdapter(RuntimeAdapter):
         if candidate.threads > 0:
             torch.set_num_threads(candidate.threads)
         if candidate.backend == "torchscript":
-            return torch.jit.load(str(artifact)).eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.load(str(artifact)).eval()
         module, _ = build_module_and_args(model)
         if candidate.backend == "compile":
             return torch.compile(module)

@@ -1,0 +1,72 @@
+"""Tests for graphrec.runtimes.inputs: the dynamic-dimension rule and model specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_models import make_mlp
+
+from graphrec.errors import ModelFormatError, ModelLoadError, ShapeSpecError
+from graphrec.runtimes.inputs import (
+    DEFAULT_DYNAMIC_DIM,
+    file_sha256,
+    make_inputs,
+    model_spec,
+    resolve_shape,
+)
+
+
+def test_rule() -> None:
+    assert resolve_shape("x", [1, 3, 8, 8]) == [1, 3, 8, 8]
+    assert resolve_shape("x", ["N", 3, None, "W"]) == [
+        1,
+        3,
+        DEFAULT_DYNAMIC_DIM,
+        DEFAULT_DYNAMIC_DIM,
+    ]
+    assert resolve_shape("x", ["N", "seq"], batch_size=4, dim_values={"seq": 7}) == [4, 7]
+    assert resolve_shape("x", [None, 3], overrides={"x": [2, 3]}) == [2, 3]
+    assert resolve_shape("x", [0, 5]) == [1, 5]  # a 0 dim is dynamic too
+
+
+@pytest.mark.parametrize("override", [[1, 3, 8], [1, 4, 8, 8], [1, 3, 0, 8]])
+def test_bad_overrides(override: list[int]) -> None:
+    with pytest.raises(ShapeSpecError):
+        resolve_shape("x", [None, 3, None, None], overrides={"x": override})
+
+
+def test_model_spec_resolves_dynamic_batch(tmp_path: Path) -> None:
+    path = make_mlp(tmp_path / "m.onnx", dynamic_batch=True)
+    spec = model_spec(path, batch_size=3)
+    assert spec.input_names == ["x"] and spec.input_shapes == [[3, 16]]
+    assert spec.input_dtypes == ["float32"] and spec.output_names == ["y"]
+    assert spec.sha256 == file_sha256(path)
+    assert spec.torch_source is None
+    arrays = make_inputs(spec)
+    assert arrays[0].shape == (3, 16) and arrays[0].dtype == np.float32
+    np.testing.assert_array_equal(arrays[0], make_inputs(spec)[0])  # deterministic
+
+
+def test_model_spec_unknown_override(tmp_path: Path) -> None:
+    path = make_mlp(tmp_path / "m.onnx")
+    with pytest.raises(ShapeSpecError, match="no input named"):
+        model_spec(path, overrides={"nope": [1, 16]})
+
+
+def test_model_spec_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no such file"):
+        model_spec(tmp_path / "absent.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(ModelFormatError) as info:
+        model_spec(junk)
+    assert "junk.onnx" in str(info.value)
+
+
+def test_bad_sidecar(tmp_path: Path) -> None:
+    path = make_mlp(tmp_path / "m.onnx")
+    path.with_suffix(".torch.json").write_text("{oops")
+    with pytest.raises(ModelLoadError, match="sidecar"):
+        model_spec(path)
