@@ -358,3 +358,27 @@ class ZooEntry:
                 f"{entry.model_id}: recorded parameters differ from the ones this version draws"
             )
         return entry
+
+
+#: ``TorchSource`` factory string of zoo models (see :func:`torch_module`).
+TORCH_FACTORY = "graphrec.zoo.entry:torch_module"
+
+
+def torch_module(
+    family: str, seed: int, tiny: bool = False, params: Mapping[str, Any] | None = None
+) -> nn.Module:
+    """Build a zoo model's torch module (the factory named in ``.torch.json`` sidecars).
+
+    Args:
+        family: Family name.
+        seed: The model's seed.
+        tiny: Whether it was drawn in tiny mode.
+        params: The recorded parameters; when given they must equal the redrawn ones.
+
+    Raises:
+        ZooError: The recorded parameters differ from what this version draws.
+    """
+    record: dict[str, Any] = {"family": family, "seed": seed, "tiny": tiny}
+    if params is not None:
+        record["params"] = dict(params)
+    return ZooEntry.from_record(record).build_module()

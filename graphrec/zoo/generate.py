@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from graphrec.errors import ZooError
-from graphrec.zoo.entry import OPSET, ZooEntry, get_family
+from graphrec.zoo.entry import OPSET, TORCH_FACTORY, ZooEntry, get_family
 from graphrec.zoo.families import FAMILIES
 
 #: File (JSON lines) listing every model of a generated folder.
@@ -134,11 +134,36 @@ def manifest_row(entry: ZooEntry, file_name: str, data: bytes) -> dict[str, Any]
             "manifest_version": MANIFEST_VERSION,
         }
     )
-    if entry.variant != "fp32":
+    if entry.variant == "fp32":
+        row["torch_source"] = torch_source(entry)
+    else:
         import onnxruntime
 
         row["onnxruntime_version"] = onnxruntime.__version__
     return row
+
+
+def torch_source(entry: ZooEntry) -> dict[str, Any]:
+    """The benchmark harness's torch-source record (``model.torch.json``) of an fp32 entry.
+
+    int8 variants get none: their torch module would be the fp32 one, not what the ONNX
+    file computes.
+    """
+    kwargs = {"family": entry.family, "seed": entry.seed, "tiny": entry.tiny}
+    return {"factory": TORCH_FACTORY, "kwargs": {**kwargs, "params": dict(entry.params)}}
+
+
+def _write_sidecar(out: Path, row: dict[str, Any]) -> None:
+    """Write ``<model>.torch.json`` next to an fp32 model (the harness reads it)."""
+    source = row.get("torch_source")
+    if source is None:
+        return
+    side = out / (Path(row["file"]).stem + ".torch.json")
+    text = json.dumps(source, sort_keys=True, indent=1) + "\n"
+    if not side.is_file() or side.read_text(encoding="utf-8") != text:
+        tmp = side.with_name(side.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(side)
 
 
 def generate(
@@ -215,6 +240,7 @@ def generate(
         file_name = f"{mid}.onnx"
         row = existing.get(mid)
         if row is not None and _file_matches(out / row["file"], row["sha256"]):
+            _write_sidecar(out, row)
             report.reused.append(mid)
             note(mid, "reused")
             return True
@@ -241,6 +267,7 @@ def generate(
         tmp = out / (file_name + ".part")
         tmp.write_bytes(data)
         tmp.replace(out / file_name)
+        _write_sidecar(out, new_row)
         _append_jsonl(manifest_path, new_row)
         existing[mid] = new_row
         seen[h] = mid

@@ -92,3 +92,24 @@ def test_bad_arguments_and_corrupt_manifest(tmp_path: Path) -> None:
     (tmp_path / MANIFEST).write_text("not json\n{}\n")
     with pytest.raises(ZooError, match=r"manifest\.jsonl:1"):
         generate(tmp_path, count=1)
+
+
+def test_fp32_models_get_a_torch_source_sidecar_the_harness_reads(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from graphrec.runtimes.inputs import model_spec
+    from graphrec.zoo import ZooEntry
+
+    generate(tmp_path, families=["bert"], count=2, tiny=True, int8_fraction=1.0, max_misses=1)
+    rows = _rows(tmp_path)
+    assert set(rows) == {"bert-s0-tiny", "bert-s0-int8_dynamic-tiny"}
+    assert not (tmp_path / "bert-s0-int8_dynamic-tiny.torch.json").exists()
+    spec = model_spec(tmp_path / "bert-s0-tiny.onnx")
+    assert spec.sha256 == rows["bert-s0-tiny"]["sha256"]
+    assert spec.torch_source is not None
+    module = spec.torch_source.build()
+    entry = ZooEntry.sample("bert", 0, tiny=True)
+    with torch.no_grad():
+        got = module(*entry.example_inputs())
+        want = entry.build_module()(*entry.example_inputs())
+    assert torch.equal(got, want)
+    assert model_spec(tmp_path / "bert-s0-int8_dynamic-tiny.onnx").torch_source is None
