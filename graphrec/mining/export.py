@@ -177,6 +177,7 @@ def write_inventory(inv: Inventory, path: str | os.PathLike[str]) -> Path:
     """
     out = Path(path)
     suffix = out.suffix.lower()
+
     def _json(p: Path) -> None:
         p.write_text(inv.to_json(), encoding="utf-8")
 

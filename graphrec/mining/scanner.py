@@ -152,18 +152,25 @@ class _Counting(io.RawIOBase):
 class _RatioGuard(io.RawIOBase):
     """Decompressed view that stops a stream whose ratio or total size is hostile."""
 
-    def __init__(self, dec: IO[bytes], raw: _Counting, limits: ScanLimits, budget: _Budget) -> None:
+    def __init__(self, dec: Any, raw: _Counting, limits: ScanLimits, budget: _Budget) -> None:
         self.dec = dec
         self.raw = raw
         self.limits = limits
         self.budget = budget
         self.out = 0
+        self.truncated = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        data = self.dec.read(len(b))
+        if self.truncated:
+            return 0
+        try:
+            data = self.dec.read1(len(b))
+        except EOFError:  # truncated stream: end it here, what came before stays usable
+            self.truncated = True
+            return 0
         n = len(data)
         b[:n] = data
         self.out += n
@@ -691,16 +698,19 @@ class _Scanner:
 
         try:
             g = guarded()
-            start = g.dec.read(512)
+            start = g.read(512)
             is_tar = len(start) >= 262 and start[257:262] == b"ustar"
+            g = guarded()
+            n_issues = len(self.inv.issues)
             if is_tar:
-                g = guarded()
                 with tarfile.open(fileobj=io.BufferedReader(g), mode="r|") as tf:
                     self._tar(tf, chain, depth, budget, app, count=False)
             else:
                 inner = re.sub(r"\.(gz|tgz|bz2|xz|txz)$", "", PurePosixPath(name).name) or "data"
-                reader = io.BufferedReader(guarded())
+                reader = io.BufferedReader(g)
                 self._member(reader, inner, -1, (*chain, inner), depth, budget, app, False, {})
+            if g.truncated and len(self.inv.issues) == n_issues:
+                self.issue(app, chain, "corrupt-archive", f"{kind} stream ends early (truncated)")
         except _RatioExceeded as exc:
             self.issue(app, chain, "compression-ratio", f"compressed stream: {exc}; stopped")
 
