@@ -52,47 +52,47 @@ FRAMEWORKS: tuple[Framework, ...] = (
         (r"libtensorflowlite.*", r"libtflite.*", r"liblitert.*", r"libtensorflow-?lite.*",
          r"tensorflowlitec", r"tensorflowlite", r"_pywrap_tensorflow_interpreter_wrapper.*",
          r"_pywrap_tensorflow_lite.*"),
-        (b"TfLiteInterpreterCreate", b"_ZN6tflite11Interpreter", b"_ZN6tflite20InterpreterBuilder"),
+        (b"_ZN6tflite", b"TfLiteInterpreterCreate", b"Didn't find op for builtin opcode"),
         ("tflite-runtime", "tflite_runtime", "ai-edge-litert", "ai_edge_litert", "tflite"),
     ),
     Framework(
         "tensorflow", "TensorFlow",
         (r"libtensorflow_framework.*", r"libtensorflow_cc.*", r"libtensorflow_jni.*",
          r"_pywrap_tensorflow_internal.*", r"libtensorflow\.so.*"),
-        (b"_ZN10tensorflow7Session",),
+        (b"_ZN10tensorflow7Session", b"_ZN10tensorflow13DirectSession", b"TF_NewSession"),
         ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly", "tensorflow-macos"),
     ),
     Framework(
         "pytorch", "PyTorch / PyTorch Mobile",
         (r"libpytorch_jni.*", r"libtorch(_cpu|_global_deps|_python|_cuda)?\.(so|dylib).*",
          r"libc10\.(so|dylib)", r"libtorch-lite.*", r"libpytorch.*"),
-        (b"_ZN5torch3jit6mobile", b"_ZN5torch3jit4load"),
+        (b"_ZN5torch3jit",),
         ("torch", "pytorch"),
     ),
     Framework(
         "executorch", "ExecuTorch",
         (r"libexecutorch.*", r"_portable_lib.*"),
-        (b"_ZN10executorch7runtime7Program4load",),
+        (b"_ZN10executorch", b"_ZN5torch8executor"),
         ("executorch",),
     ),
     Framework(
         "onnxruntime", "ONNX Runtime",
         (r"libonnxruntime.*", r"onnxruntime_pybind11_state.*", r"onnxruntime",
          r"libonnxruntime4j_jni.*"),
-        (b"OrtGetApiBase",),
+        (b"OrtGetApiBase", b"_ZN11onnxruntime"),
         ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino",
          "onnxruntime-silicon", "ort-nightly"),
     ),
     Framework(
         "ncnn", "ncnn",
         (r"libncnn.*", r"ncnn", r"ncnn\..*\.so"),
-        (b"_ZN4ncnn3Net10load_param", b"_ZN4ncnn3Net"),
+        (b"_ZN4ncnn",),
         ("ncnn",),
     ),
     Framework(
         "mnn", "MNN",
         (r"libmnn.*", r"mnn", r"_mnncengine.*", r"libmnncore.*"),
-        (b"_ZN3MNN11Interpreter",),
+        (b"_ZN3MNN",),
         ("mnn",),
     ),
     Framework(
@@ -119,9 +119,9 @@ FRAMEWORKS: tuple[Framework, ...] = (
         (b"QnnInterface_getProviders",),
         ("qnn",),
     ),
-    Framework("mace", "Xiaomi MACE", (r"libmace.*",), (b"_ZN4mace10MaceEngine",), ("mace",)),
+    Framework("mace", "Xiaomi MACE", (r"libmace.*",), (b"_ZN4mace",), ("mace",)),
     Framework(
-        "opencv-dnn", "OpenCV DNN",
+        "opencv-dnn", "OpenCV (DNN module)",
         (r"libopencv_dnn.*", r"opencv_dnn.*"),
         (b"_ZN2cv3dnn",),
         ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "cv2"),
@@ -135,11 +135,11 @@ FRAMEWORKS: tuple[Framework, ...] = (
     Framework(
         "mindspore-lite", "MindSpore Lite",
         (r"libmindspore-lite.*", r"libmindspore_lite.*"),
-        (b"_ZN9mindspore5lite",),
+        (b"_ZN9mindspore",),
         ("mindspore-lite", "mindspore_lite", "mindspore"),
     ),
-    Framework("tnn", "Tencent TNN", (r"libtnn.*",), (b"_ZN6TNN_NS3TNN",), ("pytnn",)),
-    Framework("tengine", "Tengine", (r"libtengine.*",), (b"create_graph_node",), ()),
+    Framework("tnn", "Tencent TNN", (r"libtnn.*",), (b"_ZN6TNN_NS",), ("pytnn",)),
+    Framework("tengine", "Tengine", (r"libtengine.*",), (b"init_tengine",), ()),
     Framework(
         "openvino", "OpenVINO",
         (r"libopenvino.*", r"libinference_engine.*", r"_pyopenvino.*"),
@@ -159,11 +159,11 @@ FRAMEWORKS: tuple[Framework, ...] = (
         ("mediapipe",),
     ),
     Framework("hiai", "Huawei HiAI", (r"libhiai.*", r"libhiai_ir.*"), (b"_ZN4hiai",), ()),
-    Framework("armnn", "Arm NN", (r"libarmnn.*",), (b"_ZN5armnn7IRuntime",), ("pyarmnn",)),
+    Framework("armnn", "Arm NN", (r"libarmnn.*",), (b"_ZN5armnn",), ("pyarmnn",)),
     Framework(
         "tvm", "Apache TVM / MLC",
         (r"libtvm_runtime.*", r"libtvm\.so", r"libmlc_llm.*"),
-        (b"TVMFuncCall",),
+        (b"TVMFuncCall", b"_ZN3tvm7runtime"),
         ("tvm", "apache-tvm", "mlc-llm", "mlc_llm"),
     ),
     Framework(
@@ -177,6 +177,12 @@ FRAMEWORKS: tuple[Framework, ...] = (
         (r"libctranslate2.*",),
         (b"_ZN11ctranslate2",),
         ("ctranslate2",),
+    ),
+    Framework(
+        "xnnpack", "XNNPACK (CPU accelerator)",
+        (r"libxnnpack.*",),
+        (b"xnn_initialize",),
+        (),
     ),
     Framework(
         "nnapi", "Android NNAPI",
@@ -262,15 +268,21 @@ def abi_from_header(head: bytes) -> str | None:
 class MarkerScanner:
     """Streams a binary through a search for every framework's marker strings.
 
-    Feed chunks in order with :meth:`feed`; matches spanning chunk borders are
-    found because the tail of each chunk is kept.
+    Markers that are mangled C++ names (``_ZN<len><namespace>...``) are found
+    with one regular expression anchored on the common ``_ZN`` prefix; the few
+    plain C symbols and strings are found with ``bytes.find`` and are no longer
+    searched once their framework is found. Feed chunks in order with
+    :meth:`feed`; matches spanning chunk borders are found because the tail of
+    each chunk is kept.
     """
 
     def __init__(self) -> None:
-        pairs = [(m, f.id) for f in FRAMEWORKS for m in f.markers]
-        self._owner = dict(pairs)
-        self._rx = re.compile(b"|".join(re.escape(m) for m, _ in pairs))
-        self._keep = max(len(m) for m, _ in pairs) - 1
+        mangled = [(m, f.id) for f in FRAMEWORKS for m in f.markers if m.startswith(b"_ZN")]
+        self._plain = [(m, f.id) for f in FRAMEWORKS for m in f.markers if not m.startswith(b"_ZN")]
+        self._owner = dict(mangled)
+        suffixes = sorted((m[3:] for m, _ in mangled), key=len, reverse=True)
+        self._rx = re.compile(b"_ZN(?:" + b"|".join(re.escape(x) for x in suffixes) + b")")
+        self._keep = max(len(m) for f in FRAMEWORKS for m in f.markers) - 1
         self._tail = b""
         self.found: dict[str, str] = {}
 
@@ -280,4 +292,7 @@ class MarkerScanner:
         for m in self._rx.finditer(data):
             fid = self._owner[m.group(0)]
             self.found.setdefault(fid, m.group(0).decode("ascii", "replace"))
-        self._tail = data[-self._keep :] if self._keep > 0 else b""
+        for marker, fid in self._plain:
+            if fid not in self.found and data.find(marker) != -1:
+                self.found[fid] = marker.decode("ascii", "replace")
+        self._tail = data[-self._keep :]
