@@ -352,9 +352,12 @@ class _Scanner:
                     continue
                 if self._scan_disk_file(p, app_of_loose, is_root=False):
                     loose_used = True
-        self._packages_from_names(
-            names, (str(root),), app_of_loose, lambda n: (root / n).read_bytes()
-        )
+
+        def read_small(rel: str) -> bytes:
+            p = root / rel
+            return p.read_bytes() if p.stat().st_size <= _LAYOUT_SMALL else b""
+
+        self._packages_from_names(names, (str(root),), app_of_loose, read_small)
         has_packages = any(p.app == app_of_loose for p in self.inv.packages)
         if (loose_used or has_packages) and app_of_loose not in self.inv.apps:
             self.inv.apps.append(app_of_loose)
@@ -396,11 +399,18 @@ class _Scanner:
             if app not in self.inv.apps:
                 self.inv.apps.append(app)
             budget = _Budget(self.limits.max_total_bytes)
+            n_models = len(self.inv.models)
             try:
                 blob = _Blob(None, size, None, path)
                 self._archive(blob, head, name, chain, 0, budget, app, disk=True)
             except _BudgetExceeded:
                 self._budget_issue(app, chain, budget)
+            new = self.inv.models[n_models:]
+            if not is_root and len(new) == 1 and new[0].location == chain:
+                # a zip-based model file (TorchScript, .keras ...) lying in a folder, not an app
+                new[0].app = app_of_loose
+                self.inv.apps.remove(app)
+                return True
             return False
         if kind == "skip":
             return False

@@ -85,7 +85,13 @@ def test_folder_of_apps_aggregate(tmp_path: Path, make_apk: MakeApk, onnx_bytes:
     write_zip(apps / "b.apk", {"assets/same.onnx": onnx_bytes,
                                "lib/arm64-v8a/libncnn.so": elf_header(0xB7)})  # fmt: skip
     (apps / "loose.onnx").write_bytes(onnx_bytes)
+    make_apk(tmp_path / "tmp.apk")
+    (apps / "scripted.pt").write_bytes(
+        zipfile.ZipFile(tmp_path / "tmp.apk").read("assets/models/scripted.pt")
+    )
     inv = scan([apps])
+    scripted = next(m for m in inv.models if m.format == "torchscript" and m.app == str(apps))
+    assert scripted.location == (str(apps / "scripted.pt"),) and scripted.sha256 is not None
     assert sorted(inv.apps) == sorted([str(apps / "a.apk"), str(apps / "b.apk"), str(apps)])
     agg = inv.aggregate()
     assert agg.apps == 3
