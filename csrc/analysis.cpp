@@ -220,7 +220,8 @@ NodeCost Analyzer::run_nodes(const std::vector<Node>& nodes, Scope& scope, const
       else bytes_read += b;
       if (t->is_weight) {
         if (b >= 0) weight_bytes += b;
-        if (t->data && attributed.insert(node.inputs[i]).second && counts_as_param(t->dtype))
+        // Nested graphs count their own initializers (run_nested); only the top level attributes them.
+        if (rec && t->data && attributed.insert(node.inputs[i]).second && counts_as_param(t->dtype))
           params += static_cast<double>(t->data->numel);
       }
     }
@@ -360,6 +361,8 @@ bool Analyzer::run_function(const Node& n, const std::vector<const TensorState*>
   Scope scope;  // functions do not see the caller's scope
   for (size_t i = 0; i < fn->inputs.size(); ++i) {
     TensorState s = i < in.size() && in[i] ? *in[i] : TensorState{};
+    s.is_weight = false;  // the caller's weights are counted where they are defined
+    s.data = nullptr;
     scope.tensors[fn->inputs[i]] = s;
   }
   const auto* saved_opsets = opsets_;

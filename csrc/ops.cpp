@@ -227,7 +227,7 @@ class Rules {
   void conv(size_t x_idx, size_t w_idx, size_t bias_idx, int32_t out_dtype);
   void conv_transpose();
   void pool(bool global);
-  void gemm();
+  void gemm(size_t a_idx, size_t b_idx, size_t c_idx, int32_t out_dtype);
   void matmul(size_t a_idx, size_t b_idx, int32_t out_dtype);
   void reduce();
   void arg_reduce();
@@ -639,10 +639,10 @@ void Rules::matmul(size_t a_idx, size_t b_idx, int32_t out_dtype) {
   set_out(0, o);
 }
 
-void Rules::gemm() {
-  const TensorState* a = in(0);
-  const TensorState* b = in(1);
-  const int32_t dt = dtype0();
+void Rules::gemm(size_t a_idx, size_t b_idx, size_t c_idx, int32_t out_dtype) {
+  const TensorState* a = in(a_idx);
+  const TensorState* b = in(b_idx);
+  const int32_t dt = out_dtype != kUndefined ? out_dtype : dtype0();
   if (!a || !b || !a->rank_known || !b->rank_known || a->dims.size() != 2 || b->dims.size() != 2) {
     set_out(0, unknown_rank(dt));
     ctx.cost.exact = false;
@@ -653,7 +653,7 @@ void Rules::gemm() {
   const int64_t N = tb ? b->dims[0] : b->dims[1];
   TensorState o = tensor_of(dt, {M, N});
   const int64_t m = mul_sat(mul_sat(M, K), N);
-  const double extra = in(2) && o.numel() >= 0 ? static_cast<double>(o.numel()) : 0;
+  const double extra = in(c_idx) && o.numel() >= 0 ? static_cast<double>(o.numel()) : 0;
   add_macs(static_cast<double>(m), m >= 0, extra);
   set_out(0, o);
 }
@@ -1787,12 +1787,12 @@ void Rules::run() {
   if (op == "MaxPool" || op == "AveragePool" || op == "LpPool" || op == "QLinearAveragePool") return pool(false);
   if (op == "GlobalAveragePool" || op == "GlobalMaxPool" || op == "GlobalLpPool" || op == "QLinearGlobalAveragePool")
     return pool(true);
-  if (op == "Gemm" || op == "FusedGemm") return gemm();
+  if (op == "Gemm" || op == "FusedGemm") return gemm(0, 1, 2, kUndefined);
   if (op == "MatMul" || op == "FusedMatMul") return matmul(0, 1, kUndefined);
   if (op == "MatMulInteger") return matmul(0, 1, kInt32);
   if (op == "QLinearMatMul") return matmul(0, 3, in(7) ? in(7)->dtype : kUint8);
   if (op == "DynamicQuantizeMatMul" || op == "MatMulIntegerToFloat") return quantize_dynamic();
-  if (op == "QGemm") return matmul(0, 3, in(7) ? in(7)->dtype : kFloat);
+  if (op == "QGemm") return gemm(0, 3, 6, in(8) ? in(8)->dtype : kFloat);
   if (op.rfind("Reduce", 0) == 0) return reduce();
   if (op == "ArgMax" || op == "ArgMin") return arg_reduce();
   if (op == "Reshape") return reshape();

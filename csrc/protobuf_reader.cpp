@@ -2,6 +2,38 @@
 
 namespace graphrec {
 
+std::string Span::str() const {
+  std::string out;
+  out.reserve(size);
+  size_t i = 0;
+  while (i < size) {
+    const uint8_t c = data[i];
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) len = 1, cp = c;
+    else if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
+    bool ok = len > 0 && i + len <= size;
+    for (size_t k = 1; ok && k < len; ++k) {
+      if ((data[i + k] & 0xC0) != 0x80) ok = false;
+      else cp = (cp << 6) | (data[i + k] & 0x3F);
+    }
+    // Reject overlong forms, surrogates and out-of-range code points.
+    if (ok && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+               (cp >= 0xD800 && cp <= 0xDFFF)))
+      ok = false;
+    if (ok) {
+      out.append(reinterpret_cast<const char*>(data + i), len);
+      i += len;
+    } else {
+      out.push_back('?');
+      i += 1;
+    }
+  }
+  return out;
+}
+
 uint64_t ProtoReader::read_varint(const uint8_t*& p, const uint8_t* end, const char* what) {
   uint64_t result = 0;
   for (int shift = 0; shift < 70; shift += 7) {

@@ -14,7 +14,9 @@ struct Span {
   const uint8_t* data = nullptr;
   size_t size = 0;
   bool empty() const noexcept { return size == 0; }
-  std::string str() const { return std::string(reinterpret_cast<const char*>(data), size); }
+  // The bytes as a string; invalid UTF-8 sequences (hostile files) become '?', so every
+  // name handed to Python is valid text.
+  std::string str() const;
 };
 
 enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLen = 2, kStartGroup = 3, kEndGroup = 4, kFixed32 = 5 };
