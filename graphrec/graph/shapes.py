@@ -7,10 +7,12 @@ model always refer to the same input shapes.
 For each graph input, in order:
 
 1. An explicit shape given by the caller (``input_shapes={"x": [1, 3, 320, 320]}``,
-   CLI ``--input-shape x=1,3,320,320``) wins; its rank must match the declared one.
+   CLI ``--input-shape x=1,3,320,320``) wins; its rank and every fixed dimension must
+   match the declared ones, and every size must be positive.
 2. Otherwise each declared dimension is resolved on its own:
 
-   * a fixed size (``224``) is kept;
+   * a fixed size (``224``) is kept (a declared ``0`` or negative size counts as dynamic,
+     as some converters write it);
    * a named dimension (``"seq"``, ``"unk__214"``) given in ``dim_values`` takes that
      value, and every other input using the same name gets the same value;
    * dimension 0 (unnamed, ``-1`` or named but not given) is the batch: ``batch_size``;
@@ -100,19 +102,23 @@ def resolve_input_shapes(
                     f"input {name!r} has rank {len(dims)} ({_fmt(dims)}) but the given shape "
                     f"{shape} has rank {len(shape)}"
                 )
-            if any(d < 0 for d in shape):
-                raise ShapeSpecError(f"input {name!r}: sizes must be >= 0, got {shape}")
-            for decl, size in zip(dims or [], shape, strict=False):
+            if any(d <= 0 for d in shape):
+                raise ShapeSpecError(f"input {name!r}: sizes must be positive, got {shape}")
+            for i, (decl, size) in enumerate(zip(dims or [], shape, strict=False)):
                 if isinstance(decl, str) and decl:
                     values.setdefault(decl, size)
+                elif _is_fixed(decl) and decl != size:
+                    raise ShapeSpecError(
+                        f"input {name!r}: dimension {i} is fixed to {decl} in the model, got {size}"
+                    )
             out[name] = shape
     for name, dims in declared.items():
         if name in given or dims is None:
             continue
         shape = []
         for i, d in enumerate(dims):
-            if isinstance(d, int) and d >= 0:
-                shape.append(d)
+            if _is_fixed(d):
+                shape.append(int(d))  # type: ignore[arg-type]
             elif isinstance(d, str) and d and d in values:
                 shape.append(int(values[d]))
             else:
@@ -122,6 +128,10 @@ def resolve_input_shapes(
                 shape.append(size)
         out[name] = shape
     return out
+
+
+def _is_fixed(d: DeclaredDim) -> bool:
+    return isinstance(d, int) and not isinstance(d, bool) and d > 0
 
 
 def _fmt(dims: Sequence[DeclaredDim]) -> str:

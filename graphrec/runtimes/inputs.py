@@ -1,18 +1,13 @@
-"""Concrete inputs for a model: the one rule for dynamic dimensions, and input data.
+"""Concrete inputs for a model: shapes by graphrec's one rule, and input data.
 
 Every runtime must see the same concrete input shapes, and other parts of graphrec
 (the graph features, the recommender) must assume the same shapes as the benchmark.
-:func:`resolve_shape` is that single rule:
-
-1. an explicit shape given for the input by name wins (it must match the rank and every
-   fixed dimension);
-2. a symbolic dimension whose name is in ``dim_values`` takes that value;
-3. a dynamic first dimension (index 0) is the batch: ``batch_size`` (default 1);
-4. any other dynamic dimension is :data:`DEFAULT_DYNAMIC_DIM` (64).
+The rule lives in :mod:`graphrec.graph.shapes` (:func:`resolve_input_shapes`);
+:func:`resolve_shape` applies it to a single input.
 
 Example:
     >>> resolve_shape("x", ["N", 3, None, None])
-    [1, 3, 64, 64]
+    [1, 3, 224, 224]
     >>> resolve_shape("ids", ["batch", "seq"], dim_values={"seq": 128}, batch_size=2)
     [2, 128]
 """
@@ -27,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from graphrec.errors import ModelFormatError, ModelLoadError, ShapeSpecError
+from graphrec.graph.shapes import DeclaredDim, resolve_input_shapes
 from graphrec.runtimes.base import ModelSpec, TorchSource
 
 __all__ = [
-    "DEFAULT_DYNAMIC_DIM",
     "file_sha256",
     "make_inputs",
     "model_spec",
@@ -38,10 +33,7 @@ __all__ = [
     "torch_source_for",
 ]
 
-#: Value of a dynamic dimension that is neither the batch nor named in ``dim_values``.
-DEFAULT_DYNAMIC_DIM = 64
-
-Dim = int | str | None
+Dim = DeclaredDim
 
 
 def resolve_shape(
@@ -52,45 +44,23 @@ def resolve_shape(
     dim_values: Mapping[str, int] | None = None,
     batch_size: int = 1,
 ) -> list[int]:
-    """Resolve one input's shape to concrete positive integers (see the module rule).
+    """Resolve one input's shape to concrete positive integers (see :mod:`graphrec.graph.shapes`).
 
     Args:
         name: Input name.
         shape: Declared shape: ints for fixed dims, a string for a symbolic dim,
             ``None`` (or an int <= 0) for an unnamed dynamic dim.
-        overrides: Explicit full shapes by input name.
+        overrides: Explicit full shapes by input name (only ``name``'s is used).
         dim_values: Values for symbolic dimension names.
         batch_size: Value of a dynamic first dimension.
 
     Raises:
         ShapeSpecError: An override disagrees with the declared rank or a fixed dim.
     """
-    if overrides and name in overrides:
-        given = [int(d) for d in overrides[name]]
-        if len(given) != len(shape):
-            raise ShapeSpecError(
-                f"input {name!r}: shape {given} has rank {len(given)}, the model declares "
-                f"rank {len(shape)} ({list(shape)})"
-            )
-        for i, (g, d) in enumerate(zip(given, shape, strict=True)):
-            if g <= 0:
-                raise ShapeSpecError(f"input {name!r}: dimension {i} must be positive, got {g}")
-            if isinstance(d, int) and d > 0 and d != g:
-                raise ShapeSpecError(
-                    f"input {name!r}: dimension {i} is fixed to {d} in the model, got {g}"
-                )
-        return given
-    out: list[int] = []
-    for i, d in enumerate(shape):
-        if isinstance(d, int) and not isinstance(d, bool) and d > 0:
-            out.append(d)
-        elif isinstance(d, str) and dim_values and d in dim_values:
-            out.append(int(dim_values[d]))
-        elif i == 0:
-            out.append(int(batch_size))
-        else:
-            out.append(DEFAULT_DYNAMIC_DIM)
-    return out
+    given = {name: overrides[name]} if overrides and name in overrides else None
+    return resolve_input_shapes(
+        {name: list(shape)}, given, batch_size=batch_size, dim_values=dim_values
+    )[name]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -173,7 +143,7 @@ def model_spec(
         raise ModelFormatError(p, f"not a readable ONNX model: {exc}") from None
     inits = {t.name for t in proto.graph.initializer}
     names: list[str] = []
-    shapes: list[list[int]] = []
+    declared: dict[str, list[Dim]] = {}
     dtypes: list[str] = []
     for vi in proto.graph.input:
         if vi.name in inits:
@@ -195,16 +165,17 @@ def model_spec(
             else:
                 dims.append(None)
         names.append(vi.name)
-        shapes.append(
-            resolve_shape(
-                vi.name, dims, overrides=overrides, dim_values=dim_values, batch_size=batch_size
-            )
-        )
+        declared[vi.name] = dims
         dtypes.append(dtype)
     if overrides:
         unknown = sorted(set(overrides) - set(names))
         if unknown:
             raise ShapeSpecError(f"{p}: no input named {unknown}; inputs are {names}")
+    # All inputs at once, so inputs sharing a symbolic dim (ids/mask "seq") agree.
+    resolved = resolve_input_shapes(
+        declared, overrides, batch_size=batch_size, dim_values=dim_values
+    )
+    shapes = [resolved[n] for n in names]
     outputs = [o.name for o in proto.graph.output]
     return ModelSpec(
         onnx_path=p.resolve(),

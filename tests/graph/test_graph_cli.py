@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Built
+from graph_models import Built
 
 from graphrec.cli import main
 
@@ -30,14 +30,14 @@ def test_inspect_table_on_shipped_example() -> None:
             "inspect",
             str(EXAMPLE),
             "--input-shape",
-            "image=2,3,160,160",
+            "image=2,3,224,224",
         ],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "FLOPs" in proc.stdout and "Conv" in proc.stdout and "[2, 3, 160, 160]" in proc.stdout
+    assert "FLOPs" in proc.stdout and "Conv" in proc.stdout and "[2, 3, 224, 224]" in proc.stdout
 
 
 def test_inspect_bad_file_is_one_clear_line(tmp_path: Path, capsys: object) -> None:

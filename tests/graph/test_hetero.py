@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import Built
+from graph_models import Built
 
 import graphrec.graph as G
 from graphrec.graph.hetero import ACT_FEATURES, HETERO_LAYOUT_VERSION, OP_FEATURES, WEIGHT_FEATURES

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import Built
+from graph_models import Built
 from onnx import TensorProto, helper
 
 import graphrec.graph as G

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import Built
+from graph_models import Built
 from onnx import shape_inference
 
 import graphrec.graph as G

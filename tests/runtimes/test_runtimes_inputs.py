@@ -9,8 +9,8 @@ import pytest
 from tiny_models import make_mlp
 
 from graphrec.errors import ModelFormatError, ModelLoadError, ShapeSpecError
+from graphrec.graph.shapes import DEFAULT_IMAGE_SIZE, DEFAULT_SEQUENCE_LENGTH
 from graphrec.runtimes.inputs import (
-    DEFAULT_DYNAMIC_DIM,
     file_sha256,
     make_inputs,
     model_spec,
@@ -20,12 +20,8 @@ from graphrec.runtimes.inputs import (
 
 def test_rule() -> None:
     assert resolve_shape("x", [1, 3, 8, 8]) == [1, 3, 8, 8]
-    assert resolve_shape("x", ["N", 3, None, "W"]) == [
-        1,
-        3,
-        DEFAULT_DYNAMIC_DIM,
-        DEFAULT_DYNAMIC_DIM,
-    ]
+    assert resolve_shape("x", ["N", 3, None, "W"]) == [1, 3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE]
+    assert resolve_shape("x", ["N", "T", 80]) == [1, DEFAULT_SEQUENCE_LENGTH, 80]
     assert resolve_shape("x", ["N", "seq"], batch_size=4, dim_values={"seq": 7}) == [4, 7]
     assert resolve_shape("x", [None, 3], overrides={"x": [2, 3]}) == [2, 3]
     assert resolve_shape("x", [0, 5]) == [1, 5]  # a 0 dim is dynamic too
