@@ -109,11 +109,7 @@ def to_hetero_data(g: OperatorGraph) -> HeteroData:
 
     col = {n: i for i, n in enumerate(NODE_FEATURE_NAMES)}
     n_nodes = g.num_nodes
-    is_op = (
-        np.array([t != "Constant" for t in g.op_types], dtype=bool)
-        if n_nodes
-        else np.zeros(0, bool)
-    )
+    is_op = ~g.op_type_mask("Constant")
     op_ids = np.flatnonzero(is_op)
     op_local = np.full(n_nodes, -1, dtype=np.int64)
     op_local[op_ids] = np.arange(len(op_ids))

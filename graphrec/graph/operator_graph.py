@@ -298,6 +298,15 @@ class OperatorGraph:
         vocab = self._raw["op_types"]
         return [vocab[i] for i in self._raw["node_op_type_id"]]
 
+    def op_type_mask(self, op_type: str) -> np.ndarray:
+        """Boolean mask of the nodes whose op type is ``op_type`` (vectorized)."""
+        vocab = list(self._raw["op_types"])
+        ids: np.ndarray = self._raw["node_op_type_id"]
+        if op_type not in vocab:
+            return np.zeros(len(ids), dtype=bool)
+        mask: np.ndarray = ids == vocab.index(op_type)
+        return mask
+
     @cached_property
     def op_type_ids(self) -> np.ndarray:
         """Ids of :attr:`op_types` in the versioned vocabulary of :mod:`graphrec.graph.vocab`."""
