@@ -4,7 +4,7 @@ The campaign of issue 4: N distinct zoo models across every family, measured on 
 installed deployment candidate (``graphrec.bench``) at the given thread counts and
 rounds, into one SQLite results store. Everything is resumable:
 
-* generation (``graphrec.zoo.generate``) reuses models already in the folder's manifest,
+* generation (``graphrec.zoo.folder``) reuses models already in the folder's manifest,
   so a run continued after an interruption ends with the same folder;
 * measurement (``graphrec.bench.run_campaign``) skips ``(model, candidate, device, round)``
   keys already in the store; each row is committed the moment it exists;

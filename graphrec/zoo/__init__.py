@@ -93,7 +93,7 @@ from graphrec.zoo.entry import (
     get_family,
 )
 from graphrec.zoo.families import FAMILIES
-from graphrec.zoo.generate import (
+from graphrec.zoo.folder import (
     MANIFEST,
     GenerateReport,
     VerifyResult,

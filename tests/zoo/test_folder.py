@@ -10,7 +10,7 @@ import pytest
 
 from graphrec.errors import ZooError, ZooUnknownFamilyError
 from graphrec.zoo import MANIFEST, generate, read_manifest, verify
-from graphrec.zoo.generate import DUPLICATES, SEED_STRIDE
+from graphrec.zoo.folder import DUPLICATES, SEED_STRIDE
 
 
 def _rows(path: Path) -> dict[str, dict]:
@@ -32,8 +32,15 @@ def test_generate_round_robin_manifest_and_files(tmp_path: Path) -> None:
     assert len({r["graph_hash"] for r in rows.values()}) == 4
 
 
-def test_dedup_by_graph_hash(tmp_path: Path) -> None:
+@pytest.mark.parametrize("precheck", [True, False])
+def test_dedup_by_graph_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precheck: bool
+) -> None:
     # Tiny mode draws one architecture per family, so every further seed is a duplicate.
+    if not precheck:  # make the parameter pre-check miss, so the graph hash must catch them
+        monkeypatch.setattr(
+            "graphrec.zoo.folder._param_key", lambda row: json.dumps([row["model_id"]])
+        )
     report = generate(tmp_path, families=["squeezenet"], count=3, tiny=True, max_misses=3)
     assert report.written == ["squeezenet-s0-tiny"]
     assert report.exhausted == ["squeezenet"]
@@ -49,20 +56,21 @@ def test_dedup_by_graph_hash(tmp_path: Path) -> None:
 
 def test_resume_after_interruption_gives_the_same_folder(tmp_path: Path) -> None:
     full, cut = tmp_path / "full", tmp_path / "cut"
-    args = {"families": ["vit", "rnn", "nb201"], "count": 6, "seed": 1, "int8_fraction": 0.5}
-    generate(full, **args)  # type: ignore[arg-type]
-    generate(cut, count=3, **{k: v for k, v in args.items() if k != "count"})  # type: ignore[arg-type]
+    families = ["vit", "rnn", "nb201", "squeezenet", "bert", "audio_cnn"]
+    args = {"families": families, "seed": 1, "int8_fraction": 0.5, "tiny": True, "max_misses": 1}
+    generate(full, count=8, **args)  # type: ignore[arg-type]
+    generate(cut, count=4, **args)  # type: ignore[arg-type]
     # simulate a crash: a half-written manifest line and a missing model file
     rows = read_manifest(cut)
     (cut / rows[-1]["file"]).unlink()
     with (cut / MANIFEST).open("a") as fh:
         fh.write('{"model_id": "half')
-    report = generate(cut, **args)  # type: ignore[arg-type]
-    assert len(report.reused) == 2 and len(report.written) == 4
+    report = generate(cut, count=8, **args)  # type: ignore[arg-type]
+    assert len(report.reused) == 3 and len(report.written) == 5
     want = {k: r["sha256"] for k, r in _rows(full).items()}
     got = {k: r["sha256"] for k, r in _rows(cut).items()}
-    assert got == want
-    assert any("int8_dynamic" in k for k in got)
+    assert got == want and len(got) == 8
+    assert {"rnn-s1000000-int8_dynamic-tiny", "bert-s1000000-int8_dynamic-tiny"} <= set(got)
 
 
 def test_int8_fraction_one_adds_a_variant_per_model(tmp_path: Path) -> None:

@@ -228,6 +228,8 @@ def generate(
 
     existing = {row["model_id"]: row for row in read_manifest(out)}
     seen: dict[str, str] = {row["graph_hash"]: row["model_id"] for row in existing.values()}
+    # same family, variant and parameters => same graph: skip those without exporting
+    seen_params = {_param_key(row): row["model_id"] for row in existing.values()}
     known_dups = {row["model_id"]: row for row in _read_jsonl(dup_path)}
 
     def note(model_id: str, status: str) -> None:
@@ -246,6 +248,12 @@ def generate(
             return True
         if mid in known_dups:
             report.duplicates.append((mid, str(known_dups[mid]["duplicate_of"])))
+            note(mid, "duplicate")
+            return False
+        same = seen_params.get(_param_key(entry.to_record()))
+        if same is not None and same != mid:
+            _append_jsonl(dup_path, {"model_id": mid, "graph_hash": None, "duplicate_of": same})
+            report.duplicates.append((mid, same))
             note(mid, "duplicate")
             return False
         try:
@@ -271,6 +279,7 @@ def generate(
         _append_jsonl(manifest_path, new_row)
         existing[mid] = new_row
         seen[h] = mid
+        seen_params[_param_key(new_row)] = mid
         report.written.append(mid)
         note(mid, "written")
         return True
@@ -327,6 +336,10 @@ def _next_model(
         if entry.variant == "fp32":
             pending[name].clear()  # no int8 variant of a duplicate or failed model
     return False
+
+
+def _param_key(row: dict[str, Any]) -> str:
+    return json.dumps([row["family"], row["variant"], row["params"]], sort_keys=True)
 
 
 def _file_matches(path: Path, sha256: str) -> bool:
