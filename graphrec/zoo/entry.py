@@ -166,6 +166,27 @@ class ZooEntry:
                 return entry
         raise ZooError(f"{family} seed {seed}: no draw within budget after {MAX_DRAWS} tries")
 
+    @classmethod
+    def from_model_id(cls, model_id: str) -> ZooEntry:
+        """Re-create an entry from its :attr:`model_id` (e.g. a results-store model name).
+
+        Example:
+            >>> ZooEntry.from_model_id("bert-s7-int8_dynamic").variant
+            'int8_dynamic'
+
+        Raises:
+            ZooError: The id does not look like ``family-sSEED[-variant][-tiny]``.
+            ZooUnknownFamilyError: The family is unknown.
+        """
+        parts = model_id.split("-")
+        tiny = parts[-1] == "tiny"
+        if tiny:
+            parts = parts[:-1]
+        variant = parts.pop() if len(parts) == 3 else "fp32"
+        if len(parts) != 2 or not parts[1].startswith("s") or not parts[1][1:].isdigit():
+            raise ZooError(f"{model_id!r} is not a zoo model id (family-sSEED[-variant][-tiny])")
+        return cls.sample(parts[0], int(parts[1][1:]), variant=variant, tiny=tiny)
+
     @property
     def model_id(self) -> str:
         """Stable identifier, e.g. ``resnet-s42``, ``bert-s7-int8_dynamic``, ``vgg-s0-tiny``."""

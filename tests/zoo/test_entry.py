@@ -203,3 +203,19 @@ def test_cli_variants_mirror_entry_variants() -> None:
     from graphrec.zoo._cli import _VARIANTS
 
     assert tuple(VARIANTS) == _VARIANTS
+
+
+@pytest.mark.parametrize(
+    ("family", "variant", "tiny"),
+    [("resnet", "fp32", False), ("bert", "int8_dynamic", True), ("mobilenet_v3", "fp32", True)],
+)
+def test_model_id_round_trip(family: str, variant: str, tiny: bool) -> None:
+    entry = ZooEntry.sample(family, seed=12, variant=variant, tiny=tiny)
+    again = ZooEntry.from_model_id(entry.model_id)
+    assert again == entry and again.params == entry.params
+
+
+@pytest.mark.parametrize("bad", ["resnet", "resnet-12", "resnet-sx", "a-s1-fp16-x-y"])
+def test_bad_model_ids_raise(bad: str) -> None:
+    with pytest.raises(ZooError):
+        ZooEntry.from_model_id(bad)
