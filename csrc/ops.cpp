@@ -47,7 +47,7 @@ TensorState unknown_rank(int32_t dtype) {
 int64_t norm_axis(int64_t axis, int64_t rank) {
   if (rank < 0) return kUnknown;
   if (axis < 0) axis += rank;
-  if (axis < 0 || axis >= std::max<int64_t>(rank, 1)) return kUnknown;
+  if (axis < 0 || axis >= rank) return kUnknown;
   return axis;
 }
 

@@ -248,3 +248,22 @@ def test_mutated_real_models_never_crash(built_models: dict[str, Built]) -> None
     assert ok + err == 1500
     assert err > 100  # many mutants are rejected with a typed error ...
     assert ok > 100  # ... and many (payload-only changes) still parse
+
+
+def test_fuzzer_findings_stay_fixed() -> None:
+    """Inputs the fuzzer once crashed on (tests/graph/corpus) load or fail cleanly, in a child."""
+    corpus = sorted((Path(__file__).parent / "corpus").glob("*"))
+    assert corpus
+    code = (
+        "import sys, graphrec.graph as G\n"
+        "from graphrec.errors import GraphRecError\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        G.load_bytes(open(p, 'rb').read(), name=p)\n"
+        "    except GraphRecError:\n"
+        "        pass\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *map(str, corpus)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
