@@ -282,7 +282,7 @@ NodeCost Analyzer::run_nodes(const std::vector<Node>& nodes, Scope& scope, const
       int64_t on = 0;
       for (auto& o : ctx.out) {
         const int64_t n = o.numel();
-        on = (n < 0 || on < 0) ? -1 : on + n;
+        on = (n < 0 || on < 0 || n > INT64_MAX / 2 || on > INT64_MAX / 2) ? -1 : on + n;
       }
       r.out_numel.push_back(on);
       r.cost_exact.push_back(ctx.cost.exact && bytes_known ? 1 : 0);

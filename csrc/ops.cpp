@@ -28,6 +28,30 @@ int64_t mul_sat(int64_t a, int64_t b) {
   return a * b;
 }
 
+// A dimension computed in wide arithmetic: unknown (-1) unless it fits in [0, kBig].
+int64_t dim_of(__int128 v) {
+  if (v < 0 || v > static_cast<__int128>(kBig)) return kUnknown;
+  return static_cast<int64_t>(v);
+}
+
+int64_t add_sat(int64_t a, int64_t b) {
+  if (a < 0 || b < 0) return kUnknown;
+  return dim_of(static_cast<__int128>(a) + b);
+}
+
+// double -> int64 without undefined behaviour (NaN / out of range give `fallback`).
+int64_t to_int(double v, int64_t fallback = kUnknown) {
+  if (!(v > -9.0e18 && v < 9.0e18)) return fallback;
+  return static_cast<int64_t>(v);
+}
+
+bool wrap_arith(const std::string& op, int64_t a, int64_t b, int64_t& out) {
+  if (op == "Add") return !__builtin_add_overflow(a, b, &out);
+  if (op == "Sub") return !__builtin_sub_overflow(a, b, &out);
+  if (op == "Mul") return !__builtin_mul_overflow(a, b, &out);
+  return false;
+}
+
 TensorState tensor_of(int32_t dtype, std::vector<int64_t> dims) {
   TensorState t;
   t.dtype = dtype;
@@ -83,7 +107,7 @@ void set_fvals(TensorState& t, std::vector<double> v) {
   if (dtype_is_integer(t.dtype)) {
     t.has_ivals = true;
     t.ivals.clear();
-    for (double d : t.fvals) t.ivals.push_back(std::isfinite(d) ? static_cast<int64_t>(std::max(-9e18, std::min(9e18, d))) : 0);
+    for (double d : t.fvals) t.ivals.push_back(to_int(d, 0));
   }
 }
 
@@ -423,15 +447,19 @@ bool Rules::binary() {
         const double a = F(0), b = F(1);
         const bool use_i = all_int && ints;
         const int64_t ia = use_i ? I(0) : 0, ib = use_i ? I(1) : 0;
-        if (op == "Add") { r = a + b; ir = use_i ? ia + ib : 0; }
-        else if (op == "Sub") { r = a - b; ir = use_i ? ia - ib : 0; }
-        else if (op == "Mul") { r = a * b; ir = use_i && std::fabs(a * b) < 9e18 ? ia * ib : 0; }
-        else if (op == "Div") {
+        if (op == "Add" || op == "Sub" || op == "Mul") {
+          r = op == "Add" ? a + b : (op == "Sub" ? a - b : a * b);
+          if (use_i && !wrap_arith(op, ia, ib, ir)) ok = false;  // overflow: values unknown
+        } else if (op == "Div") {
           if (use_i) {
-            if (ib == 0) ok = false; else { ir = ia / ib; r = static_cast<double>(ir); }
+            if (ib == 0 || (ia == std::numeric_limits<int64_t>::min() && ib == -1)) ok = false;
+            else { ir = ia / ib; r = static_cast<double>(ir); }
           } else r = a / b;
         } else if (op == "Mod") {
-          if (use_i) { if (ib == 0) ok = false; else { ir = ia % ib; if (ir != 0 && ((ir < 0) != (ib < 0)) && node.attr_i("fmod", 0) == 0) ir += ib; r = static_cast<double>(ir); } }
+          if (use_i) {
+            if (ib == 0 || ib == -1) { ok = ib == -1; ir = 0; r = 0; }
+            else { ir = ia % ib; if (ir != 0 && ((ir < 0) != (ib < 0)) && node.attr_i("fmod", 0) == 0) ir += ib; r = static_cast<double>(ir); }
+          }
           else r = std::fmod(a, b);
         }
         else if (op == "Max") { r = std::max(a, b); ir = std::max(ia, ib); }
@@ -443,7 +471,7 @@ bool Rules::binary() {
         else if (op == "GreaterOrEqual") { r = a >= b; ir = static_cast<int64_t>(r); }
         else if (op == "And") { r = (a != 0) && (b != 0); ir = static_cast<int64_t>(r); }
         else if (op == "Or") { r = (a != 0) || (b != 0); ir = static_cast<int64_t>(r); }
-        else if (op == "Pow") { r = std::pow(a, b); ir = static_cast<int64_t>(std::max(-9e18, std::min(9e18, r))); }
+        else if (op == "Pow") { r = std::pow(a, b); ir = to_int(r, 0); }
         else ok = false;
       } else ok = false;
       res[e] = r;
@@ -465,18 +493,19 @@ int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t p
   if (in < 0 || k < 0) return kUnknown;
   if (stride <= 0) stride = 1;
   if (dil <= 0) dil = 1;
-  const int64_t ek = dil * (k - 1) + 1;
-  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") return (in + stride - 1) / stride;
+  using W = __int128;  // attributes of hostile files may be any int64
+  const W ek = static_cast<W>(dil) * (k - 1) + 1;
+  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") return dim_of((static_cast<W>(in) + stride - 1) / stride);
   if (auto_pad == "VALID") {
-    const int64_t span = in - ek;
-    return span < 0 ? 0 : span / stride + 1;
+    const W span = in - ek;
+    return span < 0 ? 0 : dim_of(span / stride + 1);
   }
-  const int64_t span = in + pb + pe - ek;
+  const W span = static_cast<W>(in) + pb + pe - ek;
   if (span < 0) return 0;
-  int64_t o = ceil_mode ? (span + stride - 1) / stride + 1 : span / stride + 1;
+  W o = ceil_mode ? (span + stride - 1) / stride + 1 : span / stride + 1;
   // ceil_mode: the last window must start inside the (left-padded) input.
-  if (ceil_mode && (o - 1) * stride >= in + pb) o -= 1;
-  return o;
+  if (ceil_mode && (o - 1) * stride >= static_cast<W>(in) + pb) o -= 1;
+  return dim_of(o);
 }
 
 void Rules::conv(size_t x_idx, size_t w_idx, size_t bias_idx, int32_t out_dtype) {
@@ -547,14 +576,16 @@ void Rules::conv_transpose() {
   const std::string auto_pad = node.attr_s("auto_pad", "NOTSET");
   std::vector<int64_t> out(static_cast<size_t>(rank), kUnknown);
   out[0] = x && x->rank_known ? x->dims[0] : kUnknown;
-  out[1] = w && w->rank_known && w->dims.size() >= 2 && w->dims[1] >= 0 ? w->dims[1] * group : kUnknown;
+  out[1] = w && w->rank_known && w->dims.size() >= 2 ? mul_sat(w->dims[1], group) : kUnknown;
   for (size_t i = 0; i < ns; ++i) {
     const int64_t xin = x && x->rank_known ? x->dims[i + 2] : kUnknown;
     if (oshape.size() == ns) out[i + 2] = oshape[i];
     else if (oshape.size() == ns + 2) out[i + 2] = oshape[i + 2];
     else if (xin < 0 || kernel[i] < 0) out[i + 2] = kUnknown;
     else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") out[i + 2] = xin * strides[i];
-    else out[i + 2] = strides[i] * (xin - 1) + opad[i] + ((kernel[i] - 1) * dil[i] + 1) - pads[i] - pads[i + ns];
+    else
+      out[i + 2] = dim_of(static_cast<__int128>(strides[i]) * (xin - 1) + opad[i] + (static_cast<__int128>(kernel[i]) - 1) * dil[i] + 1 -
+                          pads[i] - pads[i + ns]);
   }
   TensorState o = tensor_of(dt, out);
   // MACs = N * Cin * prod(in spatial) * (Cout / group) * prod(kernel)
@@ -704,13 +735,14 @@ void Rules::reduce() {
     int64_t acc = op == "ReduceProd" ? 1 : 0;
     if (op == "ReduceMax") acc = std::numeric_limits<int64_t>::min();
     if (op == "ReduceMin") acc = std::numeric_limits<int64_t>::max();
+    bool overflow = false;
     for (int64_t v : x->ivals) {
-      if (op == "ReduceProd") acc = mul_sat(acc, v) < 0 ? acc * v : mul_sat(acc, v);
-      else if (op == "ReduceSum") acc += v;
+      if (op == "ReduceProd") overflow |= __builtin_mul_overflow(acc, v, &acc);
+      else if (op == "ReduceSum") overflow |= __builtin_add_overflow(acc, v, &acc);
       else if (op == "ReduceMax") acc = std::max(acc, v);
       else acc = std::min(acc, v);
     }
-    set_ivals(o, {acc});
+    if (!overflow) set_ivals(o, {acc});
   }
   set_out(0, o);
 }
@@ -899,7 +931,7 @@ void Rules::concat() {
     if (axis >= 0) {
       const int64_t d = t->dims[static_cast<size_t>(axis)];
       if (d < 0) sum_known = false;
-      else sum += d;
+      else sum = add_sat(sum, d);
     }
     if (t->has_ivals) {
       iv.insert(iv.end(), t->ivals.begin(), t->ivals.end());
@@ -909,7 +941,7 @@ void Rules::concat() {
       fv.insert(fv.end(), t->fvals.begin(), t->fvals.end());
     } else all_vals = false;
   }
-  if (axis >= 0 && sum_known) out[static_cast<size_t>(axis)] = sum;
+  if (axis >= 0 && sum_known) out[static_cast<size_t>(axis)] = sum;  // kUnknown on overflow
   TensorState o = tensor_of(dt, out);
   if (all_vals && rank <= 1 && fv.size() <= ctx.max_values) {
     if (!float_vals && dtype_is_integer(dt)) set_ivals(o, iv);
@@ -953,10 +985,11 @@ void Rules::split() {
     out[static_cast<size_t>(axis)] = sizes[static_cast<size_t>(i)];
     TensorState o = tensor_of(dt, out);
     if (x->has_ivals && x->rank() == 1 && offset >= 0 && sizes[static_cast<size_t>(i)] >= 0 &&
+        add_sat(offset, sizes[static_cast<size_t>(i)]) >= 0 &&
         offset + sizes[static_cast<size_t>(i)] <= static_cast<int64_t>(x->ivals.size())) {
       set_ivals(o, std::vector<int64_t>(x->ivals.begin() + offset, x->ivals.begin() + offset + sizes[static_cast<size_t>(i)]));
     }
-    offset = sizes[static_cast<size_t>(i)] >= 0 && offset >= 0 ? offset + sizes[static_cast<size_t>(i)] : -1;
+    offset = sizes[static_cast<size_t>(i)] >= 0 && offset >= 0 ? add_sat(offset, sizes[static_cast<size_t>(i)]) : -1;
     set_out(static_cast<size_t>(i), o);
   }
 }
@@ -1008,7 +1041,7 @@ void Rules::slice() {
     }
     const int64_t d = x->dims[static_cast<size_t>(k)];
     const int64_t step = steps[i];
-    if (d < 0 || step == 0) {
+    if (d < 0 || step == 0 || step == std::numeric_limits<int64_t>::min()) {
       out[static_cast<size_t>(k)] = kUnknown;
       values_ok = false;
       continue;
@@ -1020,11 +1053,11 @@ void Rules::slice() {
     if (step > 0) {
       s = std::max<int64_t>(0, std::min(s, d));
       e = std::max<int64_t>(0, std::min(e, d));
-      cnt = e > s ? (e - s + step - 1) / step : 0;
+      cnt = e > s ? 1 + (e - s - 1) / step : 0;
     } else {
       s = std::max<int64_t>(-1, std::min(s, d - 1));
       e = std::max<int64_t>(-1, std::min(e, d - 1));
-      cnt = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      cnt = s > e ? 1 + (s - e - 1) / (-step) : 0;
     }
     out[static_cast<size_t>(k)] = cnt;
     v_start[static_cast<size_t>(k)] = s;
@@ -1169,7 +1202,10 @@ void Rules::pad() {
     const int64_t k = norm_axis(axes[i], r);
     if (k < 0) continue;
     int64_t& d = out[static_cast<size_t>(k)];
-    if (d >= 0) d = std::max<int64_t>(0, d + pads[i] + pads[i + axes.size()]);
+    if (d >= 0) {
+      const __int128 v = static_cast<__int128>(d) + pads[i] + pads[i + axes.size()];
+      d = v < 0 ? 0 : dim_of(v);
+    }
   }
   set_out(0, tensor_of(dt, out));
 }
@@ -1220,7 +1256,7 @@ void Rules::resize() {
       for (size_t i = 0; i < axes.size(); ++i) {
         const int64_t k = norm_axis(axes[i], r);
         if (k < 0) continue;
-        out[static_cast<size_t>(k)] = ok ? static_cast<int64_t>(std::nearbyint(static_cast<double>(x->dims[static_cast<size_t>(k)]) * scale)) : kUnknown;
+        out[static_cast<size_t>(k)] = ok ? to_int(std::nearbyint(static_cast<double>(x->dims[static_cast<size_t>(k)]) * scale)) : kUnknown;
       }
     }
   } else if (have_scales && scales.size() == axes.size()) {
@@ -1228,7 +1264,8 @@ void Rules::resize() {
       const int64_t k = norm_axis(axes[i], r);
       if (k < 0) continue;
       int64_t& d = out[static_cast<size_t>(k)];
-      if (d >= 0) d = static_cast<int64_t>(std::floor(static_cast<double>(d) * scales[i] + 1e-9));
+      if (d >= 0) d = to_int(std::floor(static_cast<double>(d) * scales[i] + 1e-9));
+      if (d > kBig) d = kUnknown;
     }
   } else {
     for (auto& d : out) d = kUnknown;
@@ -1253,10 +1290,15 @@ void Rules::depth_space(bool to_depth) {
     return;
   }
   auto d = x->dims;
-  auto m = [&](int64_t v, int64_t f) { return v < 0 ? kUnknown : v * f; };
+  auto m = [&](int64_t v, int64_t f) { return mul_sat(v, f); };
   auto q = [&](int64_t v, int64_t f) { return v < 0 ? kUnknown : v / f; };
-  if (to_depth) set_out(0, tensor_of(dt, {d[0], m(d[1], b * b), q(d[2], b), q(d[3], b)}));
-  else set_out(0, tensor_of(dt, {d[0], q(d[1], b * b), m(d[2], b), m(d[3], b)}));
+  const int64_t bb = mul_sat(b, b);
+  if (bb <= 0 || bb >= kBig) {
+    set_out(0, unknown_rank(dt));
+    return;
+  }
+  if (to_depth) set_out(0, tensor_of(dt, {d[0], m(d[1], bb), q(d[2], b), q(d[3], b)}));
+  else set_out(0, tensor_of(dt, {d[0], q(d[1], bb), m(d[2], b), m(d[3], b)}));
 }
 
 void Rules::shape() {
@@ -1346,7 +1388,7 @@ void Rules::constant_of_shape() {
   TensorState o = tensor_of(dt, shape);
   const int64_t n = o.numel();
   if (n >= 0 && static_cast<uint64_t>(n) <= ctx.max_values) {
-    if (dtype_is_integer(dt)) set_ivals(o, std::vector<int64_t>(static_cast<size_t>(n), static_cast<int64_t>(fill)));
+    if (dtype_is_integer(dt)) set_ivals(o, std::vector<int64_t>(static_cast<size_t>(n), to_int(fill, 0)));
     else set_fvals(o, std::vector<double>(static_cast<size_t>(n), fill));
   }
   elementwise_flops(0, o);
@@ -1409,7 +1451,7 @@ void Rules::rnn(int gates) {
     if (n_out() > 2) set_out(2, tensor_of(dt, {dirs, batch, hidden}));
   }
   // MACs per step and direction: gates * hidden * (input + hidden) per batch element.
-  int64_t m = mul_sat(mul_sat(mul_sat(seq, batch), dirs), mul_sat(gates * std::max<int64_t>(hidden, -1), input < 0 || hidden < 0 ? kUnknown : input + hidden));
+  int64_t m = mul_sat(mul_sat(mul_sat(seq, batch), dirs), mul_sat(mul_sat(gates, hidden), add_sat(input, hidden)));
   if (hidden < 0) m = kUnknown;
   const int64_t cells = mul_sat(mul_sat(mul_sat(seq, batch), dirs), hidden);
   // Gate non-linearities and cell updates: ~ (4 per gate + 3) per hidden unit.
@@ -1532,7 +1574,7 @@ void Rules::attention_ms() {
   }
   set_out(0, tensor_of(dt, {B, S, Hv}));
   const int64_t proj = mul_sat(mul_sat(mul_sat(B, S), In), H3);
-  const int64_t att = mul_sat(mul_sat(mul_sat(B, S), S), Hq >= 0 && Hv >= 0 ? Hq + Hv : kUnknown);
+  const int64_t att = mul_sat(mul_sat(mul_sat(B, S), S), add_sat(Hq, Hv));
   add_macs(static_cast<double>(proj) + static_cast<double>(att), proj >= 0 && att >= 0,
            att >= 0 ? 5.0 * static_cast<double>(mul_sat(mul_sat(B, S), S)) * std::max<int64_t>(1, node.attr_i("num_heads", 1)) : 0);
 }
@@ -1552,7 +1594,7 @@ void Rules::mha_ms() {
   int64_t L = k && k->rank_known && k->dims.size() >= 2 ? k->dims[k->dims.size() == 4 ? 2 : 1] : S;
   int64_t Dv = v && v->rank_known && v->dims.size() == 3 ? v->dims[2] : D;
   set_out(0, tensor_of(dt, {B, S, Dv}));
-  const int64_t m = mul_sat(mul_sat(mul_sat(B, S), L), D >= 0 && Dv >= 0 ? D + Dv : kUnknown);
+  const int64_t m = mul_sat(mul_sat(mul_sat(B, S), L), add_sat(D, Dv));
   add_macs(static_cast<double>(m), m >= 0);
 }
 
@@ -1582,7 +1624,7 @@ void Rules::attention_onnx() {
   set_out(0, tensor_of(dt, out));
   int64_t dq_total = q->dims.size() == 4 ? mul_sat(q->dims[1], q->dims[3]) : q->dims[2];
   const int64_t S = q->dims.size() == 4 ? q->dims[2] : q->dims[1];
-  const int64_t m = mul_sat(mul_sat(mul_sat(q->dims[0], S), L), dq_total >= 0 && dv_total >= 0 ? dq_total + dv_total : kUnknown);
+  const int64_t m = mul_sat(mul_sat(mul_sat(q->dims[0], S), L), add_sat(dq_total, dv_total));
   add_macs(static_cast<double>(m), m >= 0);
 }
 

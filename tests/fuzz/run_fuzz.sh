@@ -28,4 +28,11 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 "$BUILD/fuzz_decoder" fuzz-corpus -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=2048 -max_len=262144 \
-  -timeout=10 -artifact_prefix=fuzz-artifacts/ -print_final_stats=1 -jobs="$JOBS" -workers="$JOBS" 2>&1 | tail -25
+  -timeout=10 -artifact_prefix=fuzz-artifacts/ -print_final_stats=1 -jobs="$JOBS" -workers="$JOBS" \
+  > fuzz-artifacts/last-run.log 2>&1 || status=$?
+grep -E "^(stat::|Done )" fuzz-artifacts/last-run.log || true
+if [ "${status:-0}" != 0 ]; then
+  echo "run_fuzz.sh: the fuzzer stopped with status $status; see fuzz-artifacts/last-run.log" >&2
+  grep -E "runtime error|ERROR: |SUMMARY" fuzz-artifacts/last-run.log | head -5 >&2
+  exit "$status"
+fi
