@@ -38,6 +38,9 @@ class MappedFile {
       fail(ErrorCode::Io, std::string("cannot map: ") + std::strerror(e));
     }
     data_ = static_cast<const uint8_t*>(p);
+    // The decoder reads small headers scattered through the file and skips the weight
+    // payloads: no read-around, so resident memory does not grow with the payload.
+    ::madvise(p, size_, MADV_RANDOM);
   }
   ~MappedFile() {
     if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
