@@ -19,11 +19,11 @@ sessions and machines.
 Usage::
 
     # start (or continue) in the background; prints the pid and the log file
-    python benchmarks/campaign.py run --count 660 --background
+    python benchmarks/campaign.py run --count 680 --background
     python benchmarks/campaign.py status          # progress, counts, wall time
     python benchmarks/campaign.py stop            # SIGTERM the background driver
     # only generate (e.g. on a machine without the runtimes)
-    python benchmarks/campaign.py run --count 660 --generate-only
+    python benchmarks/campaign.py run --count 680 --generate-only
 
 Defaults put the zoo in ``runs/zoo`` and the store in ``runs/campaign.sqlite`` (``runs/``
 is git-ignored). A zoo folder regenerates bit-identically from its seeds on the same
@@ -384,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="generate and measure (resumable)")
     common(run)
-    run.add_argument("--count", type=int, default=660, help="distinct models (default 660)")
+    run.add_argument("--count", type=int, default=680, help="distinct models (default 680)")
     run.add_argument("--families", nargs="+", help="families (default: all)")
     run.add_argument("--seed", type=int, default=0, help="zoo generation seed")
     run.add_argument("--int8-fraction", type=float, default=0.1, help="share with int8 variant")
