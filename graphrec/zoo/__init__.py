@@ -82,26 +82,63 @@ Example:
 
 from __future__ import annotations
 
-from graphrec.zoo._spec import Family, InputSpec, ParamSampler
-from graphrec.zoo.entry import (
-    FLOP_BUDGET,
-    OPSET,
-    PARAM_BUDGET,
-    VARIANTS,
-    ExportInfo,
-    ZooEntry,
-    get_family,
-)
-from graphrec.zoo.families import FAMILIES
-from graphrec.zoo.folder import (
-    MANIFEST,
-    GenerateReport,
-    VerifyResult,
-    generate,
-    read_manifest,
-    verify,
-)
-from graphrec.zoo.hashing import graph_hash
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graphrec.zoo._spec import Family, InputSpec, ParamSampler
+    from graphrec.zoo.entry import (
+        FLOP_BUDGET,
+        OPSET,
+        PARAM_BUDGET,
+        VARIANTS,
+        ExportInfo,
+        ZooEntry,
+        get_family,
+    )
+    from graphrec.zoo.families import FAMILIES
+    from graphrec.zoo.folder import (
+        MANIFEST,
+        GenerateReport,
+        VerifyResult,
+        generate,
+        read_manifest,
+        verify,
+    )
+    from graphrec.zoo.hashing import graph_hash
+
+# torch is imported on first use of the zoo, not by ``import graphrec.zoo`` (the CLI
+# imports this package to register ``graphrec zoo``).
+_EXPORTS: dict[str, str] = {
+    "Family": "graphrec.zoo._spec",
+    "InputSpec": "graphrec.zoo._spec",
+    "ParamSampler": "graphrec.zoo._spec",
+    "FLOP_BUDGET": "graphrec.zoo.entry",
+    "OPSET": "graphrec.zoo.entry",
+    "PARAM_BUDGET": "graphrec.zoo.entry",
+    "VARIANTS": "graphrec.zoo.entry",
+    "ExportInfo": "graphrec.zoo.entry",
+    "ZooEntry": "graphrec.zoo.entry",
+    "get_family": "graphrec.zoo.entry",
+    "FAMILIES": "graphrec.zoo.families",
+    "MANIFEST": "graphrec.zoo.folder",
+    "GenerateReport": "graphrec.zoo.folder",
+    "VerifyResult": "graphrec.zoo.folder",
+    "generate": "graphrec.zoo.folder",
+    "read_manifest": "graphrec.zoo.folder",
+    "verify": "graphrec.zoo.folder",
+    "graph_hash": "graphrec.zoo.hashing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'graphrec.zoo' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FAMILIES",
