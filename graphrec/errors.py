@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ArtefactError",
     "BenchStoreError",
     "CandidateSpecError",
     "DeviceProfileError",
@@ -22,6 +23,7 @@ __all__ = [
     "ModelLimitError",
     "ModelLoadError",
     "NotFittedError",
+    "OutOfDistributionWarning",
     "RuntimeUnavailableError",
     "ScanPathError",
     "ShapeSpecError",
@@ -76,6 +78,24 @@ class RuntimeUnavailableError(GraphRecError, ImportError):
 
 class NotFittedError(GraphRecError, ValueError):
     """An estimator was used before ``fit`` was called."""
+
+
+class ArtefactError(GraphRecError):
+    """A trained recommender artefact is missing, corrupt (checksum) or of another format.
+
+    Attributes:
+        path: The file or folder involved.
+        reason: What was wrong, in words.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class OutOfDistributionWarning(UserWarning):
+    """A recommendation was asked for a model or device far from the training data."""
 
 
 class DeviceProfileError(GraphRecError, ValueError):

@@ -1,0 +1,269 @@
+"""``graphrec.recommend``: ranked deployment choices for an ONNX model on a device.
+
+Example:
+    >>> import graphrec
+    >>> rec = graphrec.recommend("model.onnx", "auto")  # doctest: +SKIP
+    >>> rec.best.candidate_id, rec.best.latency_ms  # doctest: +SKIP
+    ('openvino/cpu/fp32/hint=latency/threads=1', 1.8)
+    >>> print(rec.to_json())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from graphrec.errors import ArtefactError, CandidateSpecError, OutOfDistributionWarning
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from graphrec.device import DeviceProfile
+    from graphrec.models.artefact import Recommender
+
+__all__ = ["ARTEFACT_ENV", "Choice", "Recommendation", "load_artefact", "recommend"]
+
+#: Environment variable naming the default artefact folder.
+ARTEFACT_ENV = "GRAPHREC_ARTEFACT"
+_PACKAGED = Path(__file__).parent / "models" / "data" / "default"
+
+
+@dataclass
+class Choice:
+    """One deployment choice with its predictions.
+
+    Attributes:
+        rank: 1 for the recommended choice.
+        candidate_id: The harness's candidate id (joins with ``graphrec bench`` rows).
+        latency_ms: Predicted median warm latency.
+        latency_low_ms: Lower end of the 90 % interval.
+        latency_high_ms: Upper end of the 90 % interval.
+        p_fastest: Probability of being the fastest deployable choice.
+        expected_loss: ``E[latency / latency(best) - 1]`` (``None`` when not deployable).
+        p_deployable: Probability the choice runs the model with correct outputs.
+        deployable: Whether the choice is predicted to run the model at all.
+        cold_start_ms: Predicted cold start (load + first run).
+    """
+
+    rank: int
+    candidate_id: str
+    latency_ms: float
+    latency_low_ms: float
+    latency_high_ms: float
+    p_fastest: float
+    expected_loss: float | None
+    p_deployable: float
+    deployable: bool
+    cold_start_ms: float
+
+    @property
+    def runtime(self) -> str:
+        """The runtime (library) part of the candidate id."""
+        return self.candidate_id.split("/", 1)[0]
+
+
+@dataclass
+class Recommendation:
+    """Ranked deployment choices for one model on one device.
+
+    Attributes:
+        model_path: The ONNX file.
+        device_id: The device profile's id.
+        device_name: The device profile's name.
+        input_shapes: Concrete input shapes the prediction is for.
+        choices: Best first; choices predicted not to run come last.
+        warnings: Why the prediction may be unreliable (far from training data).
+        artefact: Where the trained models came from.
+    """
+
+    model_path: str
+    device_id: str
+    device_name: str
+    input_shapes: dict[str, list[int]]
+    choices: list[Choice]
+    warnings: list[str] = field(default_factory=list)
+    artefact: str = ""
+
+    @property
+    def best(self) -> Choice:
+        """The recommended choice (the first deployable one, else the first)."""
+        for c in self.choices:
+            if c.deployable:
+                return c
+        return self.choices[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (``best`` included as a candidate id)."""
+        d = asdict(self)
+        d["best"] = self.best.candidate_id if self.choices else None
+        return d
+
+    def to_json(self, **kwargs: Any) -> str:
+        """JSON text of :meth:`to_dict` (keyword arguments go to :func:`json.dumps`)."""
+        kwargs.setdefault("indent", 2)
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The choices as a ``pandas.DataFrame``, one row per choice (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(c) for c in self.choices])
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int) -> Recommender:
+    from graphrec.models.artefact import Recommender
+
+    return Recommender.load(path)
+
+
+def load_artefact(artefact: str | os.PathLike[str] | None = None) -> tuple[Recommender, Path]:
+    """Load (and cache) a trained recommender.
+
+    Looks at ``artefact``, then ``$GRAPHREC_ARTEFACT``, then the packaged default.
+
+    Raises:
+        ArtefactError: None is found, or it is invalid.
+    """
+    if artefact is None:
+        env = os.environ.get(ARTEFACT_ENV)
+        artefact = env if env else _PACKAGED
+    p = Path(artefact)
+    meta = p / "meta.json"
+    if not meta.is_file():
+        raise ArtefactError(
+            p,
+            "no trained recommender here (meta.json missing); train one with "
+            "'graphrec train --data STORE.sqlite --out DIR' and pass it with --artefact DIR "
+            f"or ${ARTEFACT_ENV}",
+        )
+    return _load_cached(str(p.resolve()), meta.stat().st_mtime_ns), p
+
+
+@functools.lru_cache(maxsize=1)
+def _detected() -> DeviceProfile:
+    from graphrec.device import DeviceProfile
+
+    return DeviceProfile.detect()
+
+
+def _device(device_profile: Any) -> DeviceProfile:
+    from graphrec.device import DeviceProfile
+
+    if isinstance(device_profile, DeviceProfile):
+        return device_profile
+    if device_profile is None or device_profile == "auto":
+        return _detected()
+    return DeviceProfile.load(device_profile)
+
+
+def recommend(
+    onnx_path: str | os.PathLike[str],
+    device_profile: DeviceProfile | str | os.PathLike[str] = "auto",
+    *,
+    candidates: Sequence[str] | None = None,
+    top_k: int | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    batch_size: int = 1,
+    dim_values: Mapping[str, int] | None = None,
+    artefact: str | os.PathLike[str] | None = None,
+) -> Recommendation:
+    """Rank the deployment choices for an ONNX model on a device.
+
+    Dynamic input dimensions are resolved by the same rule as ``graphrec bench``
+    (override with ``input_shapes`` / ``batch_size`` / ``dim_values``), so a
+    recommendation can be checked against a measurement of the same candidate ids.
+
+    Args:
+        onnx_path: The model.
+        device_profile: ``"auto"`` (this machine), a :class:`DeviceProfile`, or the path
+            of a saved profile JSON.
+        candidates: Keep only candidates matching these ids or shell patterns
+            (``"onnxruntime/*"``, or a bare runtime name).
+        top_k: Return only the best ``top_k`` choices.
+        input_shapes: Explicit input shapes by input name.
+        batch_size: Size of dynamic batch dimensions.
+        dim_values: Sizes of named symbolic dimensions.
+        artefact: Trained recommender folder (default: ``$GRAPHREC_ARTEFACT``, then the
+            packaged one).
+
+    Returns:
+        The :class:`Recommendation`.
+
+    Raises:
+        ModelLoadError: The model cannot be read (the subclass says why).
+        DeviceProfileError: The device profile is invalid.
+        ArtefactError: No usable trained recommender.
+        CandidateSpecError: ``candidates`` matches none of the artefact's candidates.
+    """
+    from graphrec.models.features import device_vector, model_inputs
+    from graphrec.models.ranking import rank_choices
+    from graphrec.runtimes.base import Candidate
+
+    rec, art_path = load_artefact(artefact)
+    dev = _device(device_profile)
+    mi = model_inputs(
+        onnx_path, input_shapes=input_shapes, batch_size=batch_size, dim_values=dim_values
+    )
+    dv = device_vector(dev)
+    pred, proba = rec.predict([mi.hetero], mi.graph_features[None, :], dv[None, :])
+    ids = rec.candidates
+    keep = np.arange(len(ids))
+    if candidates:
+        parsed = [Candidate.parse(c) for c in ids]
+        keep = np.array(
+            [i for i, c in enumerate(parsed) if any(c.matches(p) for p in candidates)],
+            dtype=np.int64,
+        )
+        if len(keep) == 0:
+            raise CandidateSpecError(
+                f"no candidate matches {list(candidates)}; the recommender knows: {ids}"
+            )
+    ranked = rank_choices(
+        pred.log_latency_ms[0, keep],
+        pred.log_latency_sigma[keep],
+        proba[0, keep],
+        pred.p_deployable[0, keep],
+        alpha=rec.alpha,
+    )
+    cold = np.exp(pred.log_cold_start_ms[0, keep])
+    choices = []
+    for r, j in enumerate(ranked.order, start=1):
+        el = float(ranked.expected_loss[j])
+        choices.append(
+            Choice(
+                rank=r,
+                candidate_id=ids[int(keep[j])],
+                latency_ms=float(ranked.latency_ms[j]),
+                latency_low_ms=float(ranked.latency_low_ms[j]),
+                latency_high_ms=float(ranked.latency_high_ms[j]),
+                p_fastest=float(ranked.p_fastest[j]),
+                expected_loss=None if math.isnan(el) else el,
+                p_deployable=float(ranked.p_deployable[j]),
+                deployable=bool(ranked.deployable[j]),
+                cold_start_ms=float(cold[j]),
+            )
+        )
+    if top_k is not None:
+        choices = choices[: max(int(top_k), 1)]
+    reasons = rec.distance_warnings(mi.graph_features, dv)
+    for w in reasons:
+        warnings.warn(f"{onnx_path}: {w}", OutOfDistributionWarning, stacklevel=2)
+    return Recommendation(
+        model_path=str(onnx_path),
+        device_id=dev.device_id,
+        device_name=dev.name,
+        input_shapes=mi.input_shapes,
+        choices=choices,
+        warnings=reasons,
+        artefact=str(art_path),
+    )

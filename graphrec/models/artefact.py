@@ -1,0 +1,197 @@
+"""The trained recommender (MEDN + PSO-W-CatBoost head) and its on-disk artefact.
+
+An artefact is a folder:
+
+* ``meta.json``: format version, graphrec version, candidate ids, training summary,
+  the statistics used to warn about inputs far from the training data, and the sha256
+  of every other file;
+* ``medn.pt``: a dict of tensors only, read with ``torch.load(weights_only=True)``;
+* ``head.cbm``: the CatBoost model in CatBoost's own binary format.
+
+Nothing is unpickled: loading checks every checksum first and refuses a folder whose
+files do not match (:class:`graphrec.errors.ArtefactError`).
+
+Example:
+    >>> from graphrec.models.artefact import Recommender
+    >>> rec = Recommender.load("artefact/")  # doctest: +SKIP
+    >>> rec.candidates[:2]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphrec.errors import ArtefactError
+from graphrec.models.medn import MEDNPrediction, MEDNRegressor
+from graphrec.models.pso_catboost import PSOWCatBoostClassifier
+
+__all__ = ["ARTEFACT_FORMAT_VERSION", "Recommender", "head_features"]
+
+#: Layout version of the artefact folder.
+ARTEFACT_FORMAT_VERSION = 1
+
+
+def head_features(
+    graph_features: np.ndarray, embedding: np.ndarray, device_features: np.ndarray
+) -> np.ndarray:
+    """The head's input: numeric graph features, GNN embedding and device features."""
+    return np.hstack(
+        [np.atleast_2d(graph_features), np.atleast_2d(embedding), np.atleast_2d(device_features)]
+    )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Recommender:
+    """A fitted MEDN latency model and PSO-W-CatBoost head over one candidate list.
+
+    Attributes:
+        medn: The latency / cold-start / deployability model.
+        head: The best-choice classifier.
+        alpha: Weight of the head in the ranking (see :mod:`graphrec.models.ranking`).
+        info: Training summary and out-of-distribution statistics (JSON-able).
+    """
+
+    medn: MEDNRegressor
+    head: PSOWCatBoostClassifier
+    alpha: float = 0.5
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def candidates(self) -> list[str]:
+        """Candidate ids, in the models' column order."""
+        return list(self.medn.candidates_)
+
+    def predict(
+        self, hetero: Sequence[Any], graph_features: np.ndarray, device_features: np.ndarray
+    ) -> tuple[MEDNPrediction, np.ndarray]:
+        """MEDN outputs and the head's ``P(fastest)`` ``[N, C]`` for raw inputs."""
+        pred = self.medn.predict_arrays(hetero, graph_features, device_features)
+        proba = self.head.predict_proba(
+            head_features(graph_features, pred.embedding, device_features)
+        )
+        return pred, proba
+
+    # ------------------------------------------------------------------ ood
+    def distance_warnings(
+        self, graph_features: np.ndarray, device_features: np.ndarray
+    ) -> list[str]:
+        """Reasons the input is far from the training data (empty when it is not)."""
+        out: list[str] = []
+        ood = self.info.get("ood")
+        if not ood:
+            return out
+        from graphrec.graph import GRAPH_FEATURE_NAMES
+
+        lo = np.asarray(ood["graph_lo"])
+        hi = np.asarray(ood["graph_hi"])
+        span = np.maximum(hi - lo, 1e-6)
+        gf = np.asarray(graph_features, dtype=np.float64).ravel()
+        far = np.flatnonzero((gf < lo - 0.5 * span) | (gf > hi + 0.5 * span))
+        names = list(GRAPH_FEATURE_NAMES)
+        if len(far):
+            out.append(
+                "the model is outside the training data on "
+                + ", ".join(names[i] if i < len(names) else str(i) for i in far[:5])
+            )
+        dev = np.asarray(ood["devices"], dtype=np.float64)
+        std = np.asarray(ood["device_std"], dtype=np.float64)
+        if len(dev):
+            d = np.asarray(device_features, dtype=np.float64).ravel()
+            dist = np.sqrt((((dev - d) / std) ** 2).mean(axis=1)).min()
+            if dist > float(ood.get("device_threshold", 0.5)):
+                out.append(
+                    f"the device differs from every training device (distance {dist:.2f}); "
+                    "predictions extrapolate"
+                )
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write the artefact folder (see the module docstring) and return its path."""
+        import torch
+
+        import graphrec
+
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        medn_meta, tensors = self.medn.state()
+        torch.save(tensors, out / "medn.pt")
+        head_meta = self.head.save(out, "head")
+        files = ["medn.pt"] + ([head_meta["file"]] if head_meta["file"] else [])
+        meta = {
+            "format_version": ARTEFACT_FORMAT_VERSION,
+            "graphrec_version": graphrec.__version__,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "candidates": self.candidates,
+            "alpha": self.alpha,
+            "medn": medn_meta,
+            "head": head_meta,
+            "info": self.info,
+            "sha256": {f: _sha256(out / f) for f in files},
+        }
+        (out / "meta.json").write_text(json.dumps(meta, indent=1, default=_json_default) + "\n")
+        return out
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> Recommender:
+        """Read an artefact folder written by :meth:`save`.
+
+        Raises:
+            ArtefactError: Missing files, bad JSON, another format version, or a checksum
+                mismatch.
+        """
+        import torch
+
+        root = Path(folder)
+        mp = root / "meta.json"
+        try:
+            meta = json.loads(mp.read_text())
+        except OSError as exc:
+            raise ArtefactError(mp, f"cannot read ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ArtefactError(mp, f"not valid JSON ({exc.msg})") from None
+        if not isinstance(meta, dict) or meta.get("format_version") != ARTEFACT_FORMAT_VERSION:
+            got = meta.get("format_version") if isinstance(meta, dict) else None
+            raise ArtefactError(
+                mp, f"artefact format {got!r}; this graphrec reads {ARTEFACT_FORMAT_VERSION}"
+            )
+        for name, digest in dict(meta.get("sha256", {})).items():
+            f = root / name
+            if not f.is_file():
+                raise ArtefactError(f, "file listed in meta.json is missing")
+            if _sha256(f) != digest:
+                raise ArtefactError(f, "sha256 does not match meta.json (corrupt or modified)")
+        if "medn.pt" not in meta.get("sha256", {}):
+            raise ArtefactError(mp, "meta.json lists no medn.pt checksum")
+        try:
+            tensors = torch.load(root / "medn.pt", map_location="cpu", weights_only=True)
+            medn = MEDNRegressor.from_state(meta["medn"], tensors)
+            head = PSOWCatBoostClassifier.load(root, meta["head"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise ArtefactError(root, f"cannot rebuild the models ({exc})") from None
+        return cls(medn=medn, head=head, alpha=float(meta.get("alpha", 0.5)), info=meta["info"])
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON-able: {type(o).__name__}")
