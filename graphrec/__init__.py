@@ -6,7 +6,24 @@ when used, so ``import graphrec`` is cheap and has no side effects.
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphrec._core import __version__
 from graphrec.errors import GraphRecError
 
-__all__ = ["GraphRecError", "__version__"]
+__all__ = ["DeviceProfile", "GraphRecError", "Recommendation", "__version__", "recommend"]
+
+# Public names imported on first access (module-level __getattr__, PEP 562).
+_LAZY = {
+    "recommend": "graphrec.api",
+    "Recommendation": "graphrec.api",
+    "DeviceProfile": "graphrec.device",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'graphrec' has no attribute {name!r}")

@@ -1,0 +1,144 @@
+"""``graphrec recommend`` and ``graphrec train``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from graphrec.api import recommend
+    from graphrec.errors import OutOfDistributionWarning
+    from graphrec.graph.shapes import parse_dim_value, parse_input_shape
+
+    shapes = dict(parse_input_shape(s) for s in args.input_shape or [])
+    dims = dict(parse_dim_value(s) for s in args.dim or [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfDistributionWarning)  # shown below instead
+        rec = recommend(
+            args.model,
+            args.device,
+            candidates=args.candidates,
+            top_k=args.top_k,
+            input_shapes=shapes or None,
+            batch_size=args.batch_size,
+            dim_values=dims or None,
+            artefact=args.artefact,
+        )
+    if args.json:
+        print(rec.to_json())
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"{rec.model_path} on {rec.device_name} ({rec.device_id})")
+    table.add_column("#", justify="right")
+    table.add_column("candidate", no_wrap=True)
+    for col in ("latency ms (90% interval)", "P(fastest)", "exp. loss"):
+        table.add_column(col, justify="right")
+    table.add_column("deployable", justify="right")
+    table.add_column("cold start ms", justify="right")
+    for c in rec.choices:
+        loss = "-" if c.expected_loss is None else f"{100 * c.expected_loss:+.0f} %"
+        table.add_row(
+            str(c.rank),
+            c.candidate_id,
+            f"{c.latency_ms:.3g} ({c.latency_low_ms:.3g}-{c.latency_high_ms:.3g})",
+            f"{c.p_fastest:.2f}",
+            loss,
+            f"{'yes' if c.deployable else 'no'} ({c.p_deployable:.2f})",
+            f"{c.cold_start_ms:.3g}",
+        )
+    console.print(table)
+    console.print(f"recommended: [bold]{rec.best.candidate_id}[/bold]")
+    for w in rec.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from graphrec.train import train
+
+    medn: dict[str, Any] = {"epochs": args.epochs}
+    head: dict[str, Any] = {
+        "n_particles": args.particles,
+        "n_pso_iterations": args.pso_iterations,
+        "weighting": args.weighting,
+    }
+    t0 = time.perf_counter()
+    rec = train(
+        args.data,
+        args.out,
+        candidates=args.candidates,
+        medn_params=medn,
+        head_params=head,
+        seed=args.seed,
+        model_root=args.model_root,
+    )
+    info = rec.info
+    print(
+        f"trained on {info['n_samples']} samples ({info['n_models']} models, "
+        f"{info['n_devices']} device(s), {len(rec.candidates)} candidates) in "
+        f"{time.perf_counter() - t0:.1f} s; artefact: {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``recommend`` and ``train`` to the ``graphrec`` CLI."""
+    p = subparsers.add_parser(
+        "recommend",
+        help="rank deployment choices for an ONNX model on a device",
+        description="Predict, for every deployment candidate, the latency (with a 90 %% "
+        "interval), the probability of being fastest, the expected latency loss against "
+        "the best choice, deployability and cold start.",
+    )
+    p.add_argument("model", help="path to an .onnx file")
+    p.add_argument("--device", default="auto", help="'auto' (this machine) or a profile JSON")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--artefact", default=None, help="trained recommender folder")
+    p.add_argument(
+        "--candidates",
+        action="append",
+        metavar="PATTERN",
+        help="keep candidates matching this id / shell pattern / runtime name (repeatable)",
+    )
+    p.add_argument("--top-k", type=int, default=None, help="show only the best K choices")
+    p.add_argument("--batch-size", type=int, default=1, help="size of dynamic batch dims (1)")
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        metavar="NAME=D0,D1",
+        help="explicit input shape (repeatable)",
+    )
+    p.add_argument("--dim", action="append", metavar="NAME=V", help="symbolic dim value")
+    p.set_defaults(func=_recommend)
+
+    t = subparsers.add_parser(
+        "train",
+        help="train the recommender from results stores",
+        description="Fit MEDN and the PSO-W-CatBoost head on 'graphrec bench' results "
+        "and write an artefact folder (meta.json, medn.pt, head.cbm).",
+    )
+    t.add_argument("--data", nargs="+", required=True, metavar="STORE", help="results stores")
+    t.add_argument("--out", required=True, help="artefact folder to write")
+    t.add_argument("--candidates", nargs="+", default=None, help="restrict to these ids")
+    t.add_argument("--epochs", type=int, default=120, help="MEDN epochs (120)")
+    t.add_argument("--particles", type=int, default=8, help="PSO particles (8)")
+    t.add_argument("--pso-iterations", type=int, default=6, help="PSO iterations (6)")
+    t.add_argument(
+        "--weighting",
+        choices=("pso", "heuristic", "none"),
+        default="pso",
+        help="head weighting: PSO search, heuristic weights, or plain CatBoost",
+    )
+    t.add_argument("--model-root", default=None, help="folder with moved model files")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_train)
