@@ -235,7 +235,7 @@ def recommend(
         pred.p_deployable[0, keep],
         alpha=rec.alpha,
     )
-    cold = np.exp(pred.log_cold_start_ms[0, keep])
+    cold = np.exp(np.clip(pred.log_cold_start_ms[0, keep], -30.0, 30.0))
     choices = []
     for r, j in enumerate(ranked.order, start=1):
         el = float(ranked.expected_loss[j])

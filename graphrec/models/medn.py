@@ -90,6 +90,16 @@ def _build_net(n_graph: int, n_dev: int, n_cand: int, hidden: int, emb: int, lay
     return MEDNNet()
 
 
+#: Bound of standardised inputs at prediction time.
+_CLIP = 6.0
+
+
+def _scale(a: np.ndarray) -> np.ndarray:
+    """Per-column standard deviation; 1 for columns constant in the training data."""
+    sd = np.asarray(a, dtype=np.float64).std(axis=0)
+    return np.where(sd > 1e-6, sd, 1.0)
+
+
 class MEDNRegressor:
     """Multi-task latency / cold-start / deployability model (scikit-learn conventions).
 
@@ -162,9 +172,9 @@ class MEDNRegressor:
         n, c = dataset.log_latency_ms.shape
         self.candidates_ = list(dataset.candidates)
         self.graph_mean_ = dataset.graph_features.mean(axis=0)
-        self.graph_std_ = dataset.graph_features.std(axis=0) + 1e-6
+        self.graph_std_ = _scale(dataset.graph_features)
         self.device_mean_ = dataset.device_features.mean(axis=0)
-        self.device_std_ = dataset.device_features.std(axis=0) + 1e-6
+        self.device_std_ = _scale(dataset.device_features)
         lat = dataset.log_latency_ms
         cold = dataset.log_cold_start_ms
         self.lat_mean_ = np.nan_to_num(np.nanmean(np.where(np.isnan(lat), np.nan, lat), axis=0))
@@ -382,10 +392,12 @@ class MEDNRegressor:
             return z, z, z, np.zeros((0, self.embedding_dim))
         with torch.no_grad():
             g = Batch.from_data_list(list(hetero))
+            # Standardised inputs are clipped: far outside the training data the network
+            # extrapolates wildly otherwise (the API warns about such inputs).
+            zg = np.clip((gf - self.graph_mean_) / self.graph_std_, -_CLIP, _CLIP)
+            zd = np.clip((df - self.device_mean_) / self.device_std_, -_CLIP, _CLIP)
             out, emb = self.net_(
-                g,
-                torch.from_numpy(((gf - self.graph_mean_) / self.graph_std_).astype(np.float32)),
-                torch.from_numpy(((df - self.device_mean_) / self.device_std_).astype(np.float32)),
+                g, torch.from_numpy(zg.astype(np.float32)), torch.from_numpy(zd.astype(np.float32))
             )
         o = out.numpy().astype(np.float64)
         lat = o[..., 0] * self.lat_scale_ + self.lat_mean_

@@ -70,7 +70,7 @@ def rank_choices(
     seed: int = 0,
 ) -> RankedChoices:
     """Rank the candidates of one (model, device) pair; see the module docstring."""
-    mu = np.asarray(log_latency_ms, dtype=np.float64)
+    mu = np.clip(np.asarray(log_latency_ms, dtype=np.float64), -30.0, 30.0)
     sig = np.maximum(np.asarray(log_latency_sigma, dtype=np.float64), 1e-6)
     p_dep = np.asarray(p_deployable, dtype=np.float64)
     dep = p_dep >= 0.5

@@ -1,0 +1,53 @@
+"""Artefact save / load: checksums, no unpickling, round trip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphrec.errors import ArtefactError
+from graphrec.models.artefact import Recommender
+from graphrec.models.dataset import RecDataset
+
+
+def test_round_trip(rec_artefact: Path, rec_dataset: RecDataset, tmp_path: Path) -> None:
+    t0 = time.perf_counter()
+    rec = Recommender.load(rec_artefact)
+    assert time.perf_counter() - t0 >= 0  # load time is measured in benchmarks/, not asserted
+    meta = json.loads((rec_artefact / "meta.json").read_text())
+    assert set(meta["sha256"]) >= {"medn.pt"}
+    assert meta["candidates"] == rec.candidates == rec_dataset.candidates
+    p1, q1 = rec.predict(
+        rec_dataset.hetero, rec_dataset.graph_features, rec_dataset.device_features
+    )
+    out = rec.save(tmp_path / "again")
+    p2, q2 = Recommender.load(out).predict(
+        rec_dataset.hetero, rec_dataset.graph_features, rec_dataset.device_features
+    )
+    np.testing.assert_allclose(p1.log_latency_ms, p2.log_latency_ms, rtol=1e-6)
+    np.testing.assert_allclose(q1, q2)
+
+
+def test_tampered_file_refused(rec_artefact: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "art"
+    shutil.copytree(rec_artefact, copy)
+    with (copy / "medn.pt").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ArtefactError, match="sha256"):
+        Recommender.load(copy)
+
+
+def test_missing_and_bad_meta(tmp_path: Path) -> None:
+    with pytest.raises(ArtefactError, match="cannot read"):
+        Recommender.load(tmp_path)
+    (tmp_path / "meta.json").write_text("{not json")
+    with pytest.raises(ArtefactError, match="not valid JSON"):
+        Recommender.load(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(ArtefactError, match="format 99"):
+        Recommender.load(tmp_path)

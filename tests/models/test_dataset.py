@@ -1,0 +1,59 @@
+"""RecDataset from a real results store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphrec.errors import BenchStoreError
+from graphrec.models.dataset import RecDataset, family_of, regret_matrix
+
+
+def test_from_store_shapes_and_targets(rec_dataset: RecDataset) -> None:
+    ds = rec_dataset
+    assert len(ds) == 4
+    assert all(c.startswith("onnxruntime/") for c in ds.candidates)
+    n, c = ds.log_latency_ms.shape
+    assert (n, c) == (4, len(ds.candidates))
+    assert ds.graph_features.shape[0] == 4 and ds.device_features.shape[0] == 4
+    assert set(ds.families) == {"mlp", "conv"}
+    ok = ds.deployable == 1
+    assert np.all(np.isfinite(ds.log_latency_ms[ok]))
+    best = ds.best
+    assert np.all(best >= 0)
+    # The label is the fastest deployable candidate.
+    lat = np.where(ok, ds.log_latency_ms, np.inf)
+    assert np.array_equal(best, np.argmin(lat, axis=1))
+
+
+def test_subset_keeps_alignment(rec_dataset: RecDataset) -> None:
+    sub = rec_dataset.subset([2, 0])
+    assert sub.model_names == [rec_dataset.model_names[2], rec_dataset.model_names[0]]
+    assert np.array_equal(sub.log_latency_ms[1], rec_dataset.log_latency_ms[0])
+
+
+def test_regret_matrix() -> None:
+    lat = np.log(np.array([[1.0, 2.0, np.nan], [3.0, 1.5, 6.0]]))
+    dep = np.array([[1, 1, 0], [1, 1, 1]], dtype=float)
+    r = regret_matrix(lat, dep)
+    np.testing.assert_allclose(r[0], [0.0, 1.0, 1.0])  # failed: max(worst, 1)
+    np.testing.assert_allclose(r[1], [1.0, 0.0, 3.0])
+
+
+def test_family_of() -> None:
+    assert family_of("resnet-s3-int8_static") == "resnet"
+    assert family_of("model") == "model"
+
+
+def test_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(BenchStoreError, match="no such results store"):
+        RecDataset.from_stores([tmp_path / "nope.sqlite"])
+
+
+def test_not_a_store(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(BenchStoreError, match=str(bad.name)):
+        RecDataset.from_stores([bad])

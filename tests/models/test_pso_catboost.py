@@ -1,0 +1,88 @@
+"""PSO-W-CatBoost estimator contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from graphrec.errors import NotFittedError
+from graphrec.models.pso_catboost import PSOWCatBoostClassifier
+
+FAST: dict[str, Any] = {"iterations": 30, "n_particles": 3, "n_pso_iterations": 2, "depth": 3}
+
+
+def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Three choices; which is fastest depends on feature 0, with large stakes on class 2."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((90, 4))
+    lat = np.column_stack([1 + X[:, 0], 1 - X[:, 0], 1.2 + 0.1 * X[:, 1]]) + 3.0
+    best = lat.min(axis=1, keepdims=True)
+    regret = lat / best - 1.0
+    groups = [f"g{i % 6}" for i in range(90)]
+    return X, regret, groups
+
+
+def test_init_stores_params_only() -> None:
+    c = PSOWCatBoostClassifier(weighting="heuristic", seed=3)
+    assert c.get_params()["weighting"] == "heuristic"
+    assert not [k for k in vars(c) if k.endswith("_")]
+
+
+def test_not_fitted() -> None:
+    with pytest.raises(NotFittedError):
+        PSOWCatBoostClassifier().predict(np.zeros((1, 3)))
+
+
+def test_bad_weighting() -> None:
+    X, R, _ = _data()
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        PSOWCatBoostClassifier(weighting="magic").fit(X, R)
+
+
+@pytest.mark.parametrize("weighting", ["none", "heuristic", "pso"])
+def test_fit_predict(weighting: str) -> None:
+    X, R, groups = _data()
+    clf = PSOWCatBoostClassifier(weighting=weighting, **FAST)
+    assert clf.fit(X, R, groups=groups) is clf
+    proba = clf.predict_proba(X)
+    assert proba.shape == (90, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    regret = R[np.arange(90), clf.predict(X)].mean()
+    assert regret < R.mean()  # better than choosing at random
+    if weighting == "pso":
+        assert clf.pso_cost_ is not None
+        assert len(clf.class_weight_multipliers_) == len(clf.classes_)
+
+
+def test_pso_is_deterministic() -> None:
+    X, R, groups = _data(1)
+    a = PSOWCatBoostClassifier(**FAST, seed=5).fit(X, R, groups=groups)
+    b = PSOWCatBoostClassifier(**FAST, seed=5).fit(X, R, groups=groups)
+    assert a.best_params_ == b.best_params_
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_feature_count_checked() -> None:
+    X, R, _ = _data()
+    clf = PSOWCatBoostClassifier(weighting="none", iterations=10).fit(X, R)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(np.zeros((2, 7)))
+
+
+def test_single_class() -> None:
+    X = np.zeros((5, 2))
+    R = np.tile([0.0, 1.0], (5, 1))
+    clf = PSOWCatBoostClassifier(**FAST).fit(X, R)
+    assert clf.predict(X).tolist() == [0] * 5
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    X, R, groups = _data()
+    clf = PSOWCatBoostClassifier(weighting="heuristic", iterations=30).fit(X, R, groups)
+    meta = clf.save(tmp_path)
+    assert (tmp_path / "head.cbm").is_file()
+    back = PSOWCatBoostClassifier.load(tmp_path, meta)
+    np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X))

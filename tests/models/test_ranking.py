@@ -1,0 +1,38 @@
+"""Combining latencies and head probabilities into a ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphrec.models.ranking import rank_choices
+
+
+def test_clear_winner() -> None:
+    r = rank_choices(
+        np.log([1.0, 3.0, 2.0]), np.full(3, 0.05), np.array([0.8, 0.1, 0.1]), np.ones(3)
+    )
+    assert r.order.tolist() == [0, 2, 1]
+    assert r.p_fastest[0] > 0.8
+    np.testing.assert_allclose(r.p_fastest.sum(), 1.0)
+    assert 0 <= r.expected_loss[0] < 0.05
+    np.testing.assert_allclose(r.expected_loss[1], 2.0, rtol=0.1)
+    assert np.all(r.latency_low_ms < r.latency_ms) and np.all(r.latency_ms < r.latency_high_ms)
+
+
+def test_not_deployable_goes_last() -> None:
+    r = rank_choices(
+        np.log([0.5, 1.0, 2.0]),
+        np.full(3, 0.1),
+        np.array([0.9, 0.05, 0.05]),
+        np.array([0.1, 0.9, 0.8]),
+    )
+    assert r.order[-1] == 0
+    assert not r.deployable[0] and np.isnan(r.expected_loss[0]) and r.p_fastest[0] == 0
+
+
+def test_head_shifts_probability() -> None:
+    mu, sig, dep = np.log([1.0, 1.05]), np.full(2, 0.2), np.ones(2)
+    a = rank_choices(mu, sig, np.array([0.5, 0.5]), dep, alpha=0.0)
+    b = rank_choices(mu, sig, np.array([0.0, 1.0]), dep, alpha=1.0)
+    assert b.p_fastest[1] > a.p_fastest[1]
+    np.testing.assert_allclose(b.p_fastest[1], 1.0, atol=1e-9)

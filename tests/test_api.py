@@ -1,0 +1,133 @@
+"""graphrec.recommend, Recommendation and the recommend / train CLI on real tiny models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "models"))
+
+from rec_fixtures import *  # noqa: F403  (session fixtures shared with tests/models)
+from rec_models import make_convnet
+
+import graphrec
+from graphrec.cli import main
+from graphrec.device import DeviceProfile
+from graphrec.errors import (
+    ArtefactError,
+    CandidateSpecError,
+    ModelLoadError,
+    OutOfDistributionWarning,
+)
+
+
+def test_import_graphrec_is_light() -> None:
+    code = "import sys, graphrec; print('torch' in sys.modules, 'catboost' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_recommend(rec_artefact: Path, rec_models_dir: Path, rec_store: Path) -> None:
+    from graphrec.bench.store import ResultStore
+
+    model = rec_models_dir / "conv-s1.onnx"
+    rec = graphrec.recommend(model, "auto", artefact=rec_artefact)
+    assert isinstance(rec, graphrec.Recommendation)
+    with ResultStore(rec_store) as store:
+        measured = {r["candidate_id"] for r in store.rows()}
+    ids = [c.candidate_id for c in rec.choices]
+    assert sorted(ids) == sorted(measured)  # ids join with the harness's rows
+    assert [c.rank for c in rec.choices] == list(range(1, len(ids) + 1))
+    assert rec.best is rec.choices[0] and rec.best.deployable
+    assert rec.input_shapes == {"x": [1, 3, 32, 32]}
+    for c in rec.choices:
+        assert c.latency_low_ms <= c.latency_ms <= c.latency_high_ms
+        assert 0.0 <= c.p_fastest <= 1.0 and 0.0 <= c.p_deployable <= 1.0
+        assert c.expected_loss is None or c.expected_loss >= 0.0
+    assert sum(c.p_fastest for c in rec.choices) == pytest.approx(1.0)
+    d = json.loads(rec.to_json())
+    assert d["best"] == rec.best.candidate_id and len(d["choices"]) == len(ids)
+    df = rec.to_pandas()
+    assert list(df["candidate_id"]) == ids
+
+
+def test_recommend_options(rec_artefact: Path, rec_models_dir: Path, tmp_path: Path) -> None:
+    model = rec_models_dir / "mlp-s0.onnx"
+    one = graphrec.recommend(model, artefact=rec_artefact, top_k=1)
+    assert len(one.choices) == 1
+    only = graphrec.recommend(model, artefact=rec_artefact, candidates=["*/opt=basic/*"])
+    assert [c.candidate_id for c in only.choices] == ["onnxruntime/cpu/fp32/opt=basic/threads=1"]
+    with pytest.raises(CandidateSpecError, match="knows"):
+        graphrec.recommend(model, artefact=rec_artefact, candidates=["tflite"])
+    # Dynamic batch: resolved by the bench rule, overridable.
+    dyn = make_convnet(tmp_path / "dyn.onnx", channels=8, dynamic_batch=True)
+    assert graphrec.recommend(dyn, artefact=rec_artefact).input_shapes == {"x": [1, 3, 32, 32]}
+    r4 = graphrec.recommend(dyn, artefact=rec_artefact, input_shapes={"x": [4, 3, 32, 32]})
+    assert r4.input_shapes == {"x": [4, 3, 32, 32]}
+
+
+def test_far_device_warns(rec_artefact: Path, rec_models_dir: Path, tmp_path: Path) -> None:
+    phone = DeviceProfile(
+        name="phone",
+        source="spec-sheet",
+        os="Android",
+        arch="aarch64",
+        cpu_model="Cortex-A55",
+        physical_cores=8,
+        logical_cores=8,
+        threads_available=8,
+        memory_total_mb=4096,
+    )
+    path = phone.save(tmp_path / "phone.json")
+    with pytest.warns(OutOfDistributionWarning, match="device differs"):
+        rec = graphrec.recommend(rec_models_dir / "mlp-s1.onnx", path, artefact=rec_artefact)
+    assert rec.device_name == "phone" and rec.warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutOfDistributionWarning)
+        graphrec.recommend(rec_models_dir / "mlp-s1.onnx", artefact=rec_artefact)
+
+
+def test_errors(rec_artefact: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ModelLoadError, match=r"bad\.onnx"):
+        graphrec.recommend(bad, artefact=rec_artefact)
+    with pytest.raises(ArtefactError, match="graphrec train"):
+        graphrec.recommend(bad, artefact=tmp_path)
+
+
+def test_cli_recommend(
+    rec_artefact: Path, rec_models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = str(rec_models_dir / "conv-s0.onnx")
+    assert main(["recommend", model, "--artefact", str(rec_artefact), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["best"].startswith("onnxruntime/")
+    assert main(["recommend", model, "--artefact", str(rec_artefact)]) == 0
+    assert "recommended:" in capsys.readouterr().out
+    assert main(["recommend", model, "--artefact", str(rec_artefact / "nope")]) == 1
+    assert "graphrec train" in capsys.readouterr().err
+
+
+def test_cli_train(rec_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "art"
+    argv = [
+        "train",
+        "--data",
+        str(rec_store),
+        "--out",
+        str(out),
+        "--epochs",
+        "3",
+        "--weighting",
+        "heuristic",
+    ]
+    assert main(argv) == 0
+    assert (out / "meta.json").is_file() and (out / "medn.pt").is_file()
+    assert "trained on 4 samples" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "missing.sqlite"), "--out", str(out)]) == 1
