@@ -293,6 +293,37 @@ class Rules {
   void random_op();
 };
 
+// Elements of a row-major tensor `in` (dims `in_dims`) at start[k] + i_k * step[k] for every
+// output index (i_0, ..., i_{r-1}) < out_dims. Returns an empty vector when an index falls
+// outside the input (the caller then leaves the values unknown).
+std::vector<int64_t> gather_strided(const std::vector<int64_t>& in_dims, const std::vector<int64_t>& out_dims,
+                                    const std::vector<int64_t>& start, const std::vector<int64_t>& step,
+                                    const std::vector<int64_t>& in) {
+  const size_t r = in_dims.size();
+  int64_t n = 1;
+  for (int64_t d : out_dims) n = mul_sat(n, d);
+  if (n < 0 || n > (1 << 16) || out_dims.size() != r) return {};
+  std::vector<int64_t> stride(r, 1);
+  for (size_t k = r; k-- > 1;) stride[k - 1] = stride[k] * in_dims[k];
+  std::vector<int64_t> idx(r, 0), out;
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t e = 0; e < n; ++e) {
+    __int128 flat = 0;
+    for (size_t k = 0; k < r; ++k) {
+      const __int128 pos = static_cast<__int128>(start[k]) + static_cast<__int128>(idx[k]) * step[k];
+      if (pos < 0 || pos >= in_dims[k]) return {};
+      flat += pos * stride[k];
+    }
+    if (flat < 0 || flat >= static_cast<__int128>(in.size())) return {};
+    out.push_back(in[static_cast<size_t>(flat)]);
+    for (size_t k = r; k-- > 0;) {  // next output index
+      if (++idx[k] < out_dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
 bool Rules::unary() {
   bool found = false;
   double f = factor_of(kUnaryFactors, sizeof(kUnaryFactors) / sizeof(Factor), op, found);
@@ -893,11 +924,32 @@ void Rules::transpose() {
     return;
   }
   std::vector<int64_t> out;
+  std::vector<int64_t> axes;
   for (int64_t p : perm) {
     const int64_t k = norm_axis(p, static_cast<int64_t>(r));
+    axes.push_back(k);
     out.push_back(k < 0 ? kUnknown : x->dims[static_cast<size_t>(k)]);
   }
-  set_out(0, tensor_of(dt, out));
+  TensorState o = tensor_of(dt, out);
+  if (x->has_ivals && x->fully_known() && o.fully_known() && static_cast<int64_t>(x->ivals.size()) == x->numel() &&
+      std::find(axes.begin(), axes.end(), kUnknown) == axes.end()) {
+    // out[i_0..] = in[j] with j[perm[k]] = i_k: walk the output with permuted input strides.
+    std::vector<int64_t> in_stride(r, 1);
+    for (size_t k = r; k-- > 1;) in_stride[k - 1] = in_stride[k] * x->dims[k];
+    std::vector<int64_t> v, idx(r, 0);
+    const int64_t n = o.numel();
+    for (int64_t e = 0; e < n && n <= (1 << 16); ++e) {
+      int64_t flat = 0;
+      for (size_t k = 0; k < r; ++k) flat += idx[k] * in_stride[static_cast<size_t>(axes[k])];
+      v.push_back(x->ivals[static_cast<size_t>(flat)]);
+      for (size_t k = r; k-- > 0;) {
+        if (++idx[k] < out[k]) break;
+        idx[k] = 0;
+      }
+    }
+    if (static_cast<int64_t>(v.size()) == n) set_ivals(o, v);
+  }
+  set_out(0, o);
 }
 
 void Rules::concat() {
@@ -1032,7 +1084,7 @@ void Rules::slice() {
   steps.resize(starts.size(), 1);
   std::vector<int64_t> out = x->dims;
   std::vector<int64_t> v_start(static_cast<size_t>(r), 0), v_step(static_cast<size_t>(r), 1);
-  bool values_ok = x->has_ivals && r == 1;
+  bool values_ok = x->has_ivals && x->fully_known() && static_cast<int64_t>(x->ivals.size()) == x->numel();
   for (size_t i = 0; i < starts.size() && i < axes.size(); ++i) {
     const int64_t k = norm_axis(axes[i], r);
     if (k < 0) {
@@ -1064,17 +1116,10 @@ void Rules::slice() {
     v_step[static_cast<size_t>(k)] = step;
   }
   TensorState o = tensor_of(dt, out);
-  if (values_ok && out[0] >= 0) {
-    std::vector<int64_t> v;
-    for (int64_t i = 0; i < out[0]; ++i) {
-      const int64_t idx = v_start[0] + i * v_step[0];
-      if (idx < 0 || idx >= static_cast<int64_t>(x->ivals.size())) {
-        values_ok = false;
-        break;
-      }
-      v.push_back(x->ivals[static_cast<size_t>(idx)]);
-    }
-    if (values_ok) set_ivals(o, v);
+  if (values_ok && o.fully_known()) {
+    // Gather the selected elements (row-major) of a small tensor with known values.
+    const std::vector<int64_t> src = gather_strided(x->dims, out, v_start, v_step, x->ivals);
+    if (src.size() == static_cast<size_t>(o.numel())) set_ivals(o, src);
   }
   set_out(0, o);
 }

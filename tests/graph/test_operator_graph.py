@@ -149,3 +149,26 @@ def test_symbolic_dims_resolve(tmp_path: Path) -> None:
     assert m.shape_of("b") == (16, 128)
     assert m.shape_of("c") == (2, 10, 128)
     assert m.total_macs == 2 * 10 * 16 * 128
+
+
+def test_torch_pad_pattern_folds_to_constants(tmp_path: Path) -> None:
+    """torch exports F.pad as Concat -> Reshape -> Slice(step -1) -> Transpose -> Reshape -> Cast."""
+    import torch
+    from graph_models import export
+
+    class PadConv(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.nn.functional.pad(x.unsqueeze(1), (128, 64), mode="reflect")
+            return torch.nn.functional.conv1d(y, torch.ones(4, 1, 16), stride=8)
+
+    path = export(PadConv(), (torch.randn(1, 576),), tmp_path / "pad.onnx", input_names=["x"])
+    g = G.load(path)
+    assert "Pad" in g.op_type_histogram
+    assert g.totals["num_unknown_shape_tensors"] == 0
+    (out,) = g.outputs
+    assert (
+        out.shape
+        == tuple(PadConv()(torch.randn(1, 576)).shape)
+        == (1, 4, (576 + 192 - 16) // 8 + 1)
+    )
+    assert g.total_macs == 4 * 16 * out.shape[-1]
