@@ -22,6 +22,8 @@ Usage::
     python benchmarks/campaign.py run --count 680 --background
     python benchmarks/campaign.py status          # progress, counts, wall time
     python benchmarks/campaign.py stop            # SIGTERM the background driver
+    python benchmarks/campaign.py snapshot        # gzipped copy into benchmarks/campaign_snapshot/
+                                                  # (commit it: ``run`` restores from it)
     # only generate (e.g. on a machine without the runtimes)
     python benchmarks/campaign.py run --count 680 --generate-only
 
@@ -50,6 +52,10 @@ from typing import Any
 
 DEFAULT_ZOO = Path("runs/zoo")
 DEFAULT_STORE = Path("runs/campaign.sqlite")
+#: Tracked copy of the store, so a campaign spread over sessions survives a fresh checkout
+#: (``runs/`` is git-ignored): ``snapshot`` writes it, ``run`` restores from it when the
+#: store is missing.
+DEFAULT_SNAPSHOT = Path("benchmarks/campaign_snapshot/campaign.sqlite.gz")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -137,8 +143,59 @@ def _background(argv: list[str], store: Path) -> int:
     return 0
 
 
+def _snapshot(store: Path, snapshot: Path) -> int:
+    """Consistent copy of the live store (SQLite backup API, safe beside the writer), gzipped."""
+    import gzip
+    import shutil
+    import sqlite3
+    import tempfile
+
+    if not store.exists():
+        print(f"no store at {store}")
+        return 1
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "copy.sqlite"
+        src = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        dst = sqlite3.connect(copy)
+        with dst:
+            src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+        dst.execute("VACUUM")
+        src.close()
+        dst.close()
+        part = snapshot.with_suffix(".part")
+        with copy.open("rb") as fin, gzip.GzipFile(part, "wb", mtime=0) as fout:
+            shutil.copyfileobj(fin, fout)
+        part.replace(snapshot)
+    sessions = _sessions_file(store)
+    if sessions.exists():
+        shutil.copyfile(sessions, snapshot.parent / sessions.name)
+    print(f"wrote {snapshot} ({snapshot.stat().st_size / 2**20:.2f} MiB)")
+    return 0
+
+
+def _restore(store: Path, snapshot: Path) -> None:
+    """Recreate a missing store from the tracked snapshot (fresh checkout, new session)."""
+    import gzip
+    import shutil
+
+    if store.exists() or not snapshot.exists():
+        return
+    store.parent.mkdir(parents=True, exist_ok=True)
+    part = store.with_suffix(".restore")
+    with gzip.open(snapshot, "rb") as fin, part.open("wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    part.replace(store)
+    sessions = snapshot.parent / _sessions_file(store).name
+    if sessions.exists() and not _sessions_file(store).exists():
+        shutil.copyfile(sessions, _sessions_file(store))
+    print(f"restored {store} from {snapshot}")
+
+
 def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     store_path = Path(args.store)
+    _restore(store_path, Path(args.snapshot))
     if args.background:
         return _background(argv, store_path)
     other = _running_pid(store_path)
@@ -381,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--zoo", default=str(DEFAULT_ZOO), help="zoo folder (default runs/zoo)")
         q.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
+        q.add_argument(
+            "--snapshot", default=str(DEFAULT_SNAPSHOT), help="tracked gzipped copy of the store"
+        )
 
     run = sub.add_parser("run", help="generate and measure (resumable)")
     common(run)
@@ -410,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="progress of the campaign")
     common(st)
+    sn = sub.add_parser("snapshot", help="write the tracked, gzipped copy of the store")
+    common(sn)
     sp = sub.add_parser("stop", help="stop the background driver (SIGTERM)")
     common(sp)
     return p
@@ -423,6 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_run(args, raw)
     if args.cmd == "status":
         return _cmd_status(args)
+    if args.cmd == "snapshot":
+        return _snapshot(Path(args.store), Path(args.snapshot))
     return _cmd_stop(args)
 
 
