@@ -1,0 +1,412 @@
+"""Leave-families-out evaluation of the recommender against baselines, in one run.
+
+Grouped cross-validation: the architecture families are split into ``--folds`` groups;
+each fold trains MEDN and the heads on the other families and evaluates on the held-out
+ones, so every figure is for architectures the models never saw.
+
+Methods compared on the same test samples:
+
+* ``graphrec``: the full ranking (MEDN latencies + PSO-W-CatBoost, :mod:`graphrec.models.ranking`);
+* ``medn``: fastest predicted latency among choices predicted deployable;
+* ``pso_w_catboost`` / ``catboost_heuristic`` / ``catboost_plain``: the heads alone;
+* baselines: ``best_on_average`` (lowest mean regret on the training folds),
+  ``onnxruntime_default`` (fp32, graph optimisation ALL), ``flops_rule`` (one FLOPs
+  threshold learnt on the training folds, best-on-average on each side), ``random``
+  (expected value of a uniform pick) and ``oracle``.
+
+Metrics: top-1 accuracy, mean / p90 / max latency regret (``lat(choice)/lat(best) - 1``;
+a choice that fails costs ``max(worst regret, 1)``), NDCG@3 (relevance ``lat(best)/lat``,
+0 for failures), MEDN latency MAPE and share within ±10 %, cold-start error,
+deployability precision / recall, and the wall time of ``graphrec.recommend`` against
+the harness wall time of an exhaustive benchmark of the same model.
+
+Usage::
+
+    python benchmarks/eval_recommender.py --data runs/campaign.sqlite \
+        --out benchmarks/results/eval_recommender.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METHODS = (
+    "graphrec",
+    "medn",
+    "pso_w_catboost",
+    "catboost_heuristic",
+    "catboost_plain",
+    "best_on_average",
+    "onnxruntime_default",
+    "flops_rule",
+    "random",
+    "oracle",
+)
+
+
+def group_folds(families: list[str], k: int, seed: int) -> list[np.ndarray]:
+    """Test-index arrays, whole families per fold (round-robin over shuffled families)."""
+    names = sorted(set(families))
+    rng = np.random.default_rng(seed)
+    rng.shuffle(names)
+    fold_of = {f: i % k for i, f in enumerate(names)}
+    fam = np.array([fold_of[f] for f in families])
+    return [np.flatnonzero(fam == i) for i in range(min(k, len(names)))]
+
+
+def ndcg3(order: np.ndarray, rel: np.ndarray) -> float:
+    disc = 1.0 / np.log2(np.arange(2, 5))
+    gains = rel[order[:3]]
+    ideal = np.sort(rel)[::-1][:3]
+    idcg = float((ideal * disc[: len(ideal)]).sum())
+    return float((gains * disc[: len(gains)]).sum()) / idcg if idcg > 0 else 0.0
+
+
+def flops_rule(log_flops: np.ndarray, regret: np.ndarray) -> tuple[float, int, int]:
+    """Threshold on log FLOPs and the best-on-average choice below / above it."""
+    best = (np.inf, 0.0, 0, 0)
+    for t in np.unique(np.quantile(log_flops, np.linspace(0.1, 0.9, 9))):
+        lo, hi = log_flops <= t, log_flops > t
+        a = int(np.argmin(regret[lo].mean(axis=0))) if lo.any() else 0
+        b = int(np.argmin(regret[hi].mean(axis=0))) if hi.any() else a
+        cost = regret[lo, a].sum() + regret[hi, b].sum()
+        if cost < best[0]:
+            best = (cost, float(t), a, b)
+    return best[1], best[2], best[3]
+
+
+def summarise(regret: np.ndarray, top1: np.ndarray, ndcg: np.ndarray | None) -> dict[str, float]:
+    return {
+        "top1": float(np.mean(top1)),
+        "mean_regret": float(np.mean(regret)),
+        "p90_regret": float(np.quantile(regret, 0.9)),
+        "max_regret": float(np.max(regret)),
+        "ndcg3": float(np.mean(ndcg)) if ndcg is not None else float("nan"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", nargs="+", required=True, help="results stores")
+    ap.add_argument("--out", default="benchmarks/results/eval_recommender.md")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=120)
+    ap.add_argument("--particles", type=int, default=8)
+    ap.add_argument("--pso-iterations", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timing-models", type=int, default=10, help="models timed per fold 0")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from graphrec.models.artefact import head_features
+    from graphrec.models.dataset import RecDataset, regret_matrix
+    from graphrec.models.medn import MEDNRegressor
+    from graphrec.models.pso_catboost import PSOWCatBoostClassifier
+    from graphrec.models.ranking import rank_choices
+    from graphrec.train import fit_recommender
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    ds_all = RecDataset.from_stores(args.data)
+    ds = ds_all.subset(np.flatnonzero(ds_all.best >= 0))
+    n, c = ds.log_latency_ms.shape
+    print(
+        f"dataset: {n} samples, {len(set(ds.model_sha256))} models, {len(set(ds.families))} "
+        f"families, {len(set(ds.device_ids))} device(s), {c} candidates "
+        f"({time.perf_counter() - t0:.1f} s to load)",
+        flush=True,
+    )
+    regret = regret_matrix(ds.log_latency_ms, ds.deployable)
+    best = ds.best
+    rel = np.where(
+        ds.deployable == 1,
+        np.exp(
+            ds.log_latency_ms.min(axis=1, initial=np.inf, where=ds.deployable == 1)[:, None]
+            - ds.log_latency_ms
+        ),
+        0.0,
+    )
+    rel = np.nan_to_num(rel)
+    ort_default = [
+        i for i, cid in enumerate(ds.candidates) if cid.startswith("onnxruntime/cpu/fp32/opt=all/")
+    ]
+    chosen: dict[str, np.ndarray] = {m: np.full(n, -1) for m in METHODS}
+    ndcg: dict[str, np.ndarray] = {m: np.full(n, np.nan) for m in METHODS}
+    pred_lat = np.full((n, c), np.nan)
+    pred_cold = np.full((n, c), np.nan)
+    pred_dep = np.full((n, c), np.nan)
+    rec_times: list[float] = []
+    rec_models: list[str] = []
+    folds = group_folds(ds.families, args.folds, args.seed)
+    medn_params = {"epochs": args.epochs}
+    for fi, test in enumerate(folds):
+        train = np.setdiff1d(np.arange(n), test)
+        tr, te = ds.subset(train), ds.subset(test)
+        tf = time.perf_counter()
+        medn = MEDNRegressor(epochs=args.epochs, seed=args.seed).fit(tr)
+        p_tr, p_te = medn.predict(tr), medn.predict(te)
+        pred_lat[test], pred_cold[test], pred_dep[test] = (
+            p_te.log_latency_ms,
+            p_te.log_cold_start_ms,
+            p_te.p_deployable,
+        )
+        X_tr = head_features(tr.graph_features, p_tr.embedding, tr.device_features)
+        X_te = head_features(te.graph_features, p_te.embedding, te.device_features)
+        heads = {}
+        for name, w in (
+            ("pso_w_catboost", "pso"),
+            ("catboost_heuristic", "heuristic"),
+            ("catboost_plain", "none"),
+        ):
+            heads[name] = PSOWCatBoostClassifier(
+                weighting=w,
+                n_particles=args.particles,
+                n_pso_iterations=args.pso_iterations,
+                seed=args.seed,
+            ).fit(X_tr, regret[train], groups=tr.families)
+            proba = heads[name].predict_proba(X_te)
+            chosen[name][test] = np.argmax(proba, axis=1)
+            for k, i in enumerate(test):
+                ndcg[name][i] = ndcg3(np.argsort(-proba[k]), rel[i])
+        proba = heads["pso_w_catboost"].predict_proba(X_te)
+        for k, i in enumerate(test):
+            r = rank_choices(
+                p_te.log_latency_ms[k], p_te.log_latency_sigma, proba[k], p_te.p_deployable[k]
+            )
+            chosen["graphrec"][i] = r.order[0]
+            ndcg["graphrec"][i] = ndcg3(r.order, rel[i])
+            mu = np.where(p_te.p_deployable[k] >= 0.5, p_te.log_latency_ms[k], np.inf)
+            order = np.argsort(mu, kind="stable")
+            chosen["medn"][i] = order[0]
+            ndcg["medn"][i] = ndcg3(order, rel[i])
+        avg_order = np.argsort(regret[train].mean(axis=0), kind="stable")
+        chosen["best_on_average"][test] = avg_order[0]
+        for i in test:
+            ndcg["best_on_average"][i] = ndcg3(avg_order, rel[i])
+        if ort_default:
+            chosen["onnxruntime_default"][test] = ort_default[-1]
+        lf = np.log1p(ds.flops)
+        t, a, b = flops_rule(lf[train], regret[train])
+        chosen["flops_rule"][test] = np.where(lf[test] <= t, a, b)
+        chosen["oracle"][test] = best[test]
+        for i in test:
+            ndcg["oracle"][i] = ndcg3(np.argsort(-rel[i]), rel[i])
+        if fi == 0 and args.timing_models > 0:
+            rec_times, rec_models = time_recommend(
+                fit_recommender(
+                    tr,
+                    medn_params=medn_params,
+                    head_params={
+                        "n_particles": args.particles,
+                        "n_pso_iterations": args.pso_iterations,
+                    },
+                    seed=args.seed,
+                ),
+                te,
+                args.timing_models,
+            )
+        print(
+            f"fold {fi + 1}/{len(folds)}: held out {sorted(set(te.families))} "
+            f"({len(test)} samples), {time.perf_counter() - tf:.1f} s",
+            flush=True,
+        )
+
+    results: dict[str, dict[str, float]] = {}
+    rows = np.arange(n)
+    for m in METHODS:
+        if m == "random":
+            rg = regret.mean(axis=1)
+            results[m] = {
+                "top1": float(np.mean((regret == 0).sum(axis=1) / c)),
+                "mean_regret": float(rg.mean()),
+                "p90_regret": float(np.quantile(rg, 0.9)),
+                "max_regret": float(regret.max()),
+                "ndcg3": float("nan"),
+            }
+            continue
+        if (chosen[m] < 0).any():
+            continue
+        rg = regret[rows, chosen[m]]
+        nd = ndcg[m] if not np.isnan(ndcg[m]).any() else None
+        results[m] = summarise(rg, chosen[m] == best, nd)
+
+    lat_true = ds.log_latency_ms
+    ok = (ds.deployable == 1) & ~np.isnan(lat_true)
+    ape = np.abs(np.exp(pred_lat[ok] - lat_true[ok]) - 1.0)
+    cold_ok = ~np.isnan(ds.log_cold_start_ms)
+    cold_ape = np.abs(np.exp(pred_cold[cold_ok] - ds.log_cold_start_ms[cold_ok]) - 1.0)
+    dep_m = ~np.isnan(ds.deployable)
+    y_fail = ds.deployable[dep_m] == 0
+    p_fail = pred_dep[dep_m] < 0.5
+    tp = int((y_fail & p_fail).sum())
+    latency = {
+        "pairs": int(ok.sum()),
+        "mape": float(ape.mean()),
+        "median_ape": float(np.median(ape)),
+        "within_10pct": float((ape <= 0.10).mean()),
+        "cold_pairs": int(cold_ok.sum()),
+        "cold_mape": float(cold_ape.mean()) if len(cold_ape) else float("nan"),
+        "cold_median_ape": float(np.median(cold_ape)) if len(cold_ape) else float("nan"),
+        "fail_pairs": int(y_fail.sum()),
+        "fail_precision": tp / max(int(p_fail.sum()), 1),
+        "fail_recall": tp / max(int(y_fail.sum()), 1),
+        "deploy_precision": float(((~y_fail) & (~p_fail)).sum() / max(int((~p_fail).sum()), 1)),
+        "deploy_recall": float(((~y_fail) & (~p_fail)).sum() / max(int((~y_fail).sum()), 1)),
+    }
+    timing: dict[str, Any] = {}
+    if rec_times:
+        walls = [
+            float(ds.measure_wall_s[ds.model_paths.index(p)])
+            for p in rec_models
+            if p in ds.model_paths
+        ]
+        timing = {
+            "models": len(rec_times),
+            "recommend_median_ms": 1000 * float(np.median(rec_times)),
+            "exhaustive_bench_median_s": float(np.median(walls)) if walls else float("nan"),
+        }
+        if walls:
+            timing["speedup"] = timing["exhaustive_bench_median_s"] / (
+                timing["recommend_median_ms"] / 1000
+            )
+    report = {
+        "data": [str(p) for p in args.data],
+        "samples": n,
+        "models": len(set(ds.model_sha256)),
+        "families": sorted(set(ds.families)),
+        "devices": sorted(set(ds.device_ids)),
+        "candidates": ds.candidates,
+        "folds": len(folds),
+        "params": vars(args),
+        "methods": results,
+        "latency": latency,
+        "timing": timing,
+        "wall_s": time.perf_counter() - t0,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    md = render(report, regret, chosen, best, out)
+    out.write_text(md)
+    print(md)
+    return 0
+
+
+def time_recommend(rec: Any, te: Any, k: int) -> tuple[list[float], list[str]]:
+    """Median-of-3 warm wall time of graphrec.recommend on up to ``k`` held-out models."""
+    from graphrec.api import recommend
+    from graphrec.device import DeviceProfile
+
+    times: list[float] = []
+    paths: list[str] = []
+    with tempfile.TemporaryDirectory() as d:
+        rec.save(d)
+        seen: set[str] = set()
+        for i, p in enumerate(te.model_paths):
+            if p in seen or len(paths) >= k:
+                continue
+            seen.add(p)
+            dev = DeviceProfile.from_dict(te.device_profiles[te.device_ids[i]])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                recommend(p, dev, artefact=d)  # warm-up (artefact load, imports)
+                ts = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    recommend(p, dev, artefact=d)
+                    ts.append(time.perf_counter() - t)
+            times.append(float(np.median(ts)))
+            paths.append(p)
+    return times, paths
+
+
+def render(
+    report: dict[str, Any],
+    regret: np.ndarray,
+    chosen: dict[str, np.ndarray],
+    best: np.ndarray,
+    out: Path,
+) -> str:
+    lines = [
+        "# Recommender evaluation (leave families out)",
+        "",
+        f"Data: {', '.join(report['data'])} — {report['samples']} samples, {report['models']} "
+        f"models, {len(report['families'])} families, {len(report['devices'])} device(s), "
+        f"{len(report['candidates'])} candidates; {report['folds']}-fold grouped CV by family; "
+        f"{report['wall_s']:.0f} s.",
+        "",
+        "| method | top-1 | mean regret | p90 regret | max regret | NDCG@3 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m, r in report["methods"].items():
+        nd = "–" if np.isnan(r["ndcg3"]) else f"{r['ndcg3']:.3f}"
+        lines.append(
+            f"| {m} | {100 * r['top1']:.1f} % | {100 * r['mean_regret']:.1f} % | "
+            f"{100 * r['p90_regret']:.1f} % | {100 * r['max_regret']:.0f} % | {nd} |"
+        )
+    la = report["latency"]
+    lines += [
+        "",
+        "Regret = latency(choice) / latency(best) − 1 (a failing choice costs max(worst, 100 %)).",
+        "",
+        "## MEDN on held-out families",
+        "",
+        f"* warm latency over {la['pairs']} (model, candidate) pairs: MAPE "
+        f"{100 * la['mape']:.1f} %, median APE {100 * la['median_ape']:.1f} %, within ±10 %: "
+        f"{100 * la['within_10pct']:.1f} %",
+        f"* cold start over {la['cold_pairs']} pairs: MAPE {100 * la['cold_mape']:.1f} %, "
+        f"median APE {100 * la['cold_median_ape']:.1f} %",
+        f"* deployability: {la['fail_pairs']} failing pairs; failure precision "
+        f"{100 * la['fail_precision']:.0f} %, recall {100 * la['fail_recall']:.0f} %; "
+        f"deployable precision {100 * la['deploy_precision']:.1f} %, recall "
+        f"{100 * la['deploy_recall']:.1f} %",
+    ]
+    tm = report["timing"]
+    if tm:
+        lines += [
+            "",
+            "## Time to answer",
+            "",
+            f"* `graphrec.recommend` warm, median over {tm['models']} held-out models: "
+            f"{tm['recommend_median_ms']:.1f} ms",
+            f"* exhaustive benchmark of all candidates (harness wall time), median: "
+            f"{tm['exhaustive_bench_median_s']:.1f} s"
+            + (f" → {tm['speedup']:.0f}× faster" if "speedup" in tm else ""),
+        ]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        rows = np.arange(len(best))
+        for m in ("graphrec", "pso_w_catboost", "catboost_plain", "best_on_average", "flops_rule"):
+            if (chosen[m] >= 0).all():
+                r = np.sort(regret[rows, chosen[m]])
+                ax.plot(100 * r, np.linspace(0, 1, len(r)), label=m)
+        ax.set_xscale("symlog")
+        ax.set_xlabel("latency regret (%)")
+        ax.set_ylabel("share of samples")
+        ax.legend()
+        fig.tight_layout()
+        png = out.with_suffix(".png")
+        fig.savefig(png, dpi=100)
+        lines += ["", f"![regret CDF]({png.name})"]
+    except ImportError:
+        pass
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
