@@ -25,9 +25,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,29 @@ from graphrec.errors import NotFittedError
 __all__ = ["PSOWCatBoostClassifier"]
 
 _WEIGHTINGS = ("pso", "heuristic", "none")
+
+
+@contextlib.contextmanager
+def _quiet_pyswarms() -> Iterator[None]:
+    """Keep pyswarms from reconfiguring the root logger and writing ``./report.log``.
+
+    pyswarms' ``Reporter`` (created on import and by every optimiser) applies a logging
+    configuration that adds a stderr handler and a ``report.log`` file handler in the
+    current directory, unless ``$LOG_CFG`` names a configuration file; point it at an
+    empty one for the duration.
+    """
+    old = os.environ.get("LOG_CFG")
+    with tempfile.TemporaryDirectory() as d:
+        cfg = Path(d) / "logging.json"  # JSON is YAML
+        cfg.write_text(json.dumps({"version": 1, "disable_existing_loggers": False}))
+        os.environ["LOG_CFG"] = str(cfg)
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("LOG_CFG", None)
+            else:
+                os.environ["LOG_CFG"] = old
 
 
 class PSOWCatBoostClassifier:
@@ -194,8 +220,6 @@ class PSOWCatBoostClassifier:
         sw: np.ndarray,
         groups: Sequence[str] | None,
     ) -> tuple[np.ndarray, dict[str, Any], float]:
-        import pyswarms as ps
-
         rng = np.random.default_rng(self.seed)
         n = len(y)
         if groups is not None and len(set(groups)) >= 3:
@@ -245,16 +269,21 @@ class PSOWCatBoostClassifier:
         np_state = np.random.get_state()
         np.random.seed(self.seed)  # pyswarms draws velocities from the global generator
         try:
-            opt = ps.single.GlobalBestPSO(
-                n_particles=self.n_particles,
-                dimensions=len(lo),
-                options={"c1": 1.5, "c2": 1.5, "w": 0.6},
-                bounds=(lo, hi),
-                init_pos=init,
-            )
-            best_cost, best_pos = opt.optimize(
-                lambda P: np.array([cost(p) for p in P]), iters=self.n_pso_iterations, verbose=False
-            )
+            with _quiet_pyswarms():
+                import pyswarms as ps
+
+                opt = ps.single.GlobalBestPSO(
+                    n_particles=self.n_particles,
+                    dimensions=len(lo),
+                    options={"c1": 1.5, "c2": 1.5, "w": 0.6},
+                    bounds=(lo, hi),
+                    init_pos=init,
+                )
+                best_cost, best_pos = opt.optimize(
+                    lambda P: np.array([cost(p) for p in P]),
+                    iters=self.n_pso_iterations,
+                    verbose=False,
+                )
         finally:
             np.random.set_state(np_state)
         mult, prm = decode(np.asarray(best_pos))

@@ -86,3 +86,14 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert (tmp_path / "head.cbm").is_file()
     back = PSOWCatBoostClassifier.load(tmp_path, meta)
     np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X))
+
+
+def test_pso_leaves_logging_and_cwd_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    before = list(logging.getLogger().handlers)
+    X, R, groups = _data()
+    PSOWCatBoostClassifier(**FAST).fit(X, R, groups=groups)
+    assert list(logging.getLogger().handlers) == before
+    assert not (tmp_path / "report.log").exists()
