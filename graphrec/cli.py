@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.bench._cli",
     "graphrec.zoo._cli",
     "graphrec.mining._cli",
+    "graphrec.dataset._cli",
     "graphrec._recommend_cli",
 )
 

@@ -13,6 +13,7 @@ __all__ = [
     "ArtefactError",
     "BenchStoreError",
     "CandidateSpecError",
+    "DatasetError",
     "DeviceProfileError",
     "ExternalDataError",
     "GraphRecError",
@@ -158,3 +159,7 @@ class ScanPathError(MiningError, FileNotFoundError):
 class InventoryFormatError(MiningError, ValueError):
     """An inventory cannot be written or read in the requested format (unknown suffix, missing
     optional dependency such as pyarrow, malformed inventory JSON)."""
+
+
+class DatasetError(GraphRecError):
+    """A dataset folder, results store or zoo manifest is missing or malformed."""
