@@ -24,7 +24,7 @@ from graphrec.dataset import (
 from graphrec.errors import DatasetError
 
 # (model sha, family) -> {runtime: (p50 at threads=1, p50 at threads=2)}; None = failed.
-LAT = {
+LAT: dict[tuple[str, str], dict[str, tuple[float, float | None] | None]] = {
     ("a" * 64, "resnet"): {"onnxruntime": (2.0, 1.2), "openvino": (1.0, 0.6), "tract": (4.0, None)},
     ("b" * 64, "resnet"): {"onnxruntime": (3.0, 2.0), "openvino": (2.0, 1.0), "tract": (6.0, None)},
     ("c" * 64, "bert"): {"onnxruntime": (1.0, 0.5), "openvino": (1.5, 1.0), "tract": None},
@@ -35,7 +35,8 @@ def _store(path: Path) -> Path:
     with ResultStore(path) as st:
         st.add_device("dev1", {"cpu": "test"})
         for (sha, _fam), per_rt in LAT.items():
-            for rt, lat in {**per_rt, "ncnn": None}.items():
+            runtimes: dict[str, tuple[float, float | None] | None] = {**per_rt, "ncnn": None}
+            for rt, lat in runtimes.items():
                 for t, threads in enumerate((1, 2)):
                     value = None if lat is None else lat[t]
                     rounds = 3 if (sha[0] == "a" and rt == "onnxruntime") else 1
