@@ -34,9 +34,15 @@ def _recommend(args: argparse.Namespace) -> int:
         print(rec.to_json())
         return 0
     from rich.console import Console
+
+    render(rec, Console())
+    return 0
+
+
+def render(rec: Any, console: Any) -> None:
+    """Print a :class:`~graphrec.api.Recommendation` as a rich table (shared with ``graphrec mine``)."""
     from rich.table import Table
 
-    console = Console()
     table = Table(title=f"{rec.model_path} on {rec.device_name} ({rec.device_id})")
     table.add_column("#", justify="right")
     table.add_column("candidate", no_wrap=True)
@@ -59,7 +65,6 @@ def _recommend(args: argparse.Namespace) -> int:
     console.print(f"recommended: [bold]{rec.best.candidate_id}[/bold]")
     for w in rec.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
-    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

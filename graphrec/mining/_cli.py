@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import sys
 import tarfile
@@ -113,25 +112,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recommender() -> Any:
-    for module, attr in (("graphrec", "recommend"), ("graphrec.api", "recommend")):
-        try:
-            found = getattr(importlib.import_module(module), attr, None)
-        except ImportError:
-            found = None
-        if callable(found):
-            return found
-    return None
-
-
 def _recommend(inv: Inventory, device: str, con: Console) -> int:
-    recommend = _recommender()
-    if recommend is None:
-        con.print("recommender not available yet: graphrec.recommend does not exist in this build")
-        return 0
+    from graphrec._recommend_cli import render
+    from graphrec.api import load_artefact, recommend
     from graphrec.device import DeviceProfile
 
     profile = DeviceProfile.load(device)
+    load_artefact()  # fail once, with the how-to-train message, before extracting anything
     onnx = [m for m in inv.models if m.format == "onnx" and not m.suspected]
     if not onnx:
         con.print("no ONNX models found: nothing to recommend for")
@@ -141,7 +128,7 @@ def _recommend(inv: Inventory, device: str, con: Console) -> int:
             path = Path(tmp) / f"model{i}.onnx"
             path.write_bytes(read_model_bytes(m))
             con.print(f"[bold]{m.path}[/]")
-            con.print(recommend(path, profile))
+            render(recommend(path, profile), con)
     return 0
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from graphrec.cli import main
 from graphrec.mining import scan
-from graphrec.mining._cli import _recommender, read_model_bytes
+from graphrec.mining._cli import read_model_bytes
 from mining.mining_builders import MakeApk
 
 
@@ -57,14 +57,21 @@ def test_errors_are_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "--device" in capsys.readouterr().err
 
 
-def test_recommend_until_the_recommender_exists(
-    tmp_path: Path, make_apk: MakeApk, capsys: pytest.CaptureFixture[str]
+def test_recommend_without_a_trained_recommender_is_a_clear_error(
+    tmp_path: Path,
+    make_apk: MakeApk,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if _recommender() is not None:
-        pytest.skip("the recommender exists: covered by the api tests")
+    from graphrec.device import DeviceProfile
+
+    monkeypatch.setenv("GRAPHREC_ARTEFACT", str(tmp_path / "no-artefact"))
+    profile = tmp_path / "dev.json"
+    DeviceProfile.detect().save(profile)
     apk = make_apk(tmp_path / "a.apk")
-    assert main(["mine", str(apk), "--recommend", "--device", "x.json"]) == 0
-    assert "recommender not available yet" in capsys.readouterr().out
+    assert main(["mine", str(apk), "--recommend", "--device", str(profile)]) == 1
+    err = capsys.readouterr().err
+    assert "no trained recommender" in err and "graphrec train" in err
 
 
 def test_read_model_bytes_follows_the_chain(
