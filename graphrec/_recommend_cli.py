@@ -33,9 +33,9 @@ def _recommend(args: argparse.Namespace) -> int:
     if args.json:
         print(rec.to_json())
         return 0
-    from rich.console import Console
+    from graphrec.cli import console
 
-    render(rec, Console())
+    render(rec, console())
     return 0
 
 

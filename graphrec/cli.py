@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from graphrec import __version__
 from graphrec.errors import GraphRecError
@@ -25,6 +26,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.dataset._cli",
     "graphrec._recommend_cli",
 )
+
+
+def console() -> Any:
+    """A rich Console; when stdout is not a terminal (pipes, logs, CI) tables get 160
+    columns instead of rich's default 80, so candidate ids and figures are not cut."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def build_parser() -> argparse.ArgumentParser:

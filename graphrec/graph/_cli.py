@@ -62,10 +62,11 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
 
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from graphrec.cli import console as cli_console
+
+    console = cli_console()
     t = g.totals
     head = Table(title=f"{g.path.name}  ({g.producer or 'unknown producer'}, IR {g.ir_version})")
     head.add_column("figure")
