@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--particles", type=int, default=8)
     ap.add_argument("--pso-iterations", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--alpha", default="auto", help="blend weight, or 'auto' (fitted)")
+    ap.add_argument("--inner-folds", type=int, default=3, help="folds to fit alpha")
     ap.add_argument("--timing-models", type=int, default=10, help="models timed per fold 0")
     args = ap.parse_args(argv)
 
@@ -110,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from graphrec.models.artefact import head_features
     from graphrec.models.dataset import RecDataset, regret_matrix
-    from graphrec.models.medn import MEDNRegressor
     from graphrec.models.pso_catboost import PSOWCatBoostClassifier
     from graphrec.models.ranking import rank_choices
     from graphrec.train import fit_recommender
@@ -147,13 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     pred_dep = np.full((n, c), np.nan)
     rec_times: list[float] = []
     rec_models: list[str] = []
+    fold_info: list[dict[str, Any]] = []
     folds = group_folds(ds.families, args.folds, args.seed)
     medn_params = {"epochs": args.epochs}
     for fi, test in enumerate(folds):
         train = np.setdiff1d(np.arange(n), test)
         tr, te = ds.subset(train), ds.subset(test)
         tf = time.perf_counter()
-        medn = MEDNRegressor(epochs=args.epochs, seed=args.seed).fit(tr)
+        # The product's own training path: MEDN, the PSO-W head (multi-fold search with
+        # heuristic fallback) and the blend weight fitted on inner out-of-fold regret.
+        rec = fit_recommender(
+            tr,
+            medn_params=medn_params,
+            head_params={"n_particles": args.particles, "n_pso_iterations": args.pso_iterations},
+            alpha=args.alpha if args.alpha == "auto" else float(args.alpha),
+            inner_folds=args.inner_folds,
+            seed=args.seed,
+        )
+        medn = rec.medn
         p_tr, p_te = medn.predict(tr), medn.predict(te)
         pred_lat[test], pred_cold[test], pred_dep[test] = (
             p_te.log_latency_ms,
@@ -162,26 +174,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         X_tr = head_features(tr.graph_features, p_tr.embedding, tr.device_features)
         X_te = head_features(te.graph_features, p_te.embedding, te.device_features)
-        heads = {}
-        for name, w in (
-            ("pso_w_catboost", "pso"),
-            ("catboost_heuristic", "heuristic"),
-            ("catboost_plain", "none"),
-        ):
-            heads[name] = PSOWCatBoostClassifier(
-                weighting=w,
-                n_particles=args.particles,
-                n_pso_iterations=args.pso_iterations,
-                seed=args.seed,
-            ).fit(X_tr, regret[train], groups=tr.families)
-            proba = heads[name].predict_proba(X_te)
+        heads = {"pso_w_catboost": rec.head}
+        fold_info.append(
+            {
+                "alpha": rec.alpha,
+                "alpha_fit": rec.info.get("alpha_fit"),
+                "pso_accepted": rec.head.pso_accepted_,
+                "pso_fold_costs": rec.head.pso_fold_costs_,
+            }
+        )
+        for name, w in (("catboost_heuristic", "heuristic"), ("catboost_plain", "none")):
+            heads[name] = PSOWCatBoostClassifier(weighting=w, seed=args.seed).fit(
+                X_tr, regret[train], groups=tr.families
+            )
+        for name, head in heads.items():
+            proba = head.predict_proba(X_te)
             chosen[name][test] = np.argmax(proba, axis=1)
             for k, i in enumerate(test):
                 ndcg[name][i] = ndcg3(np.argsort(-proba[k]), rel[i])
-        proba = heads["pso_w_catboost"].predict_proba(X_te)
+        proba = rec.head.predict_proba(X_te)
         for k, i in enumerate(test):
             r = rank_choices(
-                p_te.log_latency_ms[k], p_te.log_latency_sigma, proba[k], p_te.p_deployable[k]
+                p_te.log_latency_ms[k],
+                p_te.log_latency_sigma,
+                proba[k],
+                p_te.p_deployable[k],
+                alpha=rec.alpha,
             )
             chosen["graphrec"][i] = r.order[0]
             ndcg["graphrec"][i] = ndcg3(r.order, rel[i])
@@ -202,19 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in test:
             ndcg["oracle"][i] = ndcg3(np.argsort(-rel[i]), rel[i])
         if fi == 0 and args.timing_models > 0:
-            rec_times, rec_models = time_recommend(
-                fit_recommender(
-                    tr,
-                    medn_params=medn_params,
-                    head_params={
-                        "n_particles": args.particles,
-                        "n_pso_iterations": args.pso_iterations,
-                    },
-                    seed=args.seed,
-                ),
-                te,
-                args.timing_models,
-            )
+            rec_times, rec_models = time_recommend(rec, te, args.timing_models)
         print(
             f"fold {fi + 1}/{len(folds)}: held out {sorted(set(te.families))} "
             f"({len(test)} samples), {time.perf_counter() - tf:.1f} s",
@@ -291,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "methods": results,
         "latency": latency,
         "timing": timing,
+        "fold_fits": fold_info,
         "wall_s": time.perf_counter() - t0,
     }
     out = Path(args.out)
@@ -371,6 +378,17 @@ def render(
         f"deployable precision {100 * la['deploy_precision']:.1f} %, recall "
         f"{100 * la['deploy_recall']:.1f} %",
     ]
+    ff = report.get("fold_fits") or []
+    if ff:
+        lines += [
+            "",
+            "## Fitted per outer fold",
+            "",
+            "* blend weight alpha (inner out-of-fold regret): "
+            + ", ".join(f"{f['alpha']:g}" for f in ff),
+            "* PSO weights accepted over heuristic (beat it by > 1 SE on inner folds): "
+            + ", ".join(str(f["pso_accepted"]) for f in ff),
+        ]
     tm = report["timing"]
     if tm:
         lines += [

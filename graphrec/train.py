@@ -30,10 +30,23 @@ def fit_recommender(
     *,
     medn_params: Mapping[str, Any] | None = None,
     head_params: Mapping[str, Any] | None = None,
-    alpha: float = 0.5,
+    alpha: float | str = "auto",
+    inner_folds: int = 3,
     seed: int = 0,
 ) -> Any:
-    """Fit MEDN and the head on ``dataset`` and return a :class:`Recommender`."""
+    """Fit MEDN and the head on ``dataset`` and return a :class:`Recommender`.
+
+    Args:
+        dataset: Training samples.
+        medn_params: Keyword arguments of :class:`MEDNRegressor`.
+        head_params: Keyword arguments of :class:`PSOWCatBoostClassifier`.
+        alpha: Blend weight of the head in the ranking, or ``"auto"``: fitted on
+            out-of-fold predictions of ``inner_folds`` family-grouped folds (MEDN and the
+            head, with the head's searched weights, refitted per fold), see
+            :func:`graphrec.models.blend.fit_alpha`. Recorded in ``info["alpha_fit"]``.
+        inner_folds: Folds for ``alpha="auto"``.
+        seed: Seed of every random choice.
+    """
     import torch
 
     from graphrec.models.artefact import Recommender, head_features
@@ -52,12 +65,20 @@ def fit_recommender(
     head = PSOWCatBoostClassifier(**{"seed": seed, **dict(head_params or {})}).fit(
         X, regret, groups=ds.families
     )
+    alpha_fit: dict[str, Any]
+    if alpha == "auto":
+        a, alpha_fit = _fit_alpha_oof(ds, regret, medn_params, head, inner_folds, seed)
+    elif isinstance(alpha, (int, float)) and 0.0 <= float(alpha) <= 1.0:
+        a, alpha_fit = float(alpha), {"method": "given"}
+    else:
+        raise ValueError(f"alpha must be 'auto' or a number in [0, 1], got {alpha!r}")
     devices = np.unique(ds.device_features, axis=0)
     info = {
         "n_samples": len(ds),
         "n_models": len(set(ds.model_sha256)),
         "n_devices": len(set(ds.device_ids)),
         "families": sorted(set(ds.families)),
+        "alpha_fit": alpha_fit,
         "device_ids": sorted(set(ds.device_ids)),
         "ood": {
             "graph_lo": ds.graph_features.min(axis=0).tolist(),
@@ -67,7 +88,58 @@ def fit_recommender(
             "device_threshold": 0.5,
         },
     }
-    return Recommender(medn=medn, head=head, alpha=alpha, info=info)
+    return Recommender(medn=medn, head=head, alpha=a, info=info)
+
+
+def _fit_alpha_oof(
+    ds: RecDataset,
+    regret: np.ndarray,
+    medn_params: Mapping[str, Any] | None,
+    head: Any,
+    k: int,
+    seed: int,
+) -> tuple[float, dict[str, Any]]:
+    """Fit the blend weight on out-of-fold predictions of family-grouped inner folds."""
+    from graphrec.models.artefact import head_features
+    from graphrec.models.blend import fit_alpha
+    from graphrec.models.medn import MEDNRegressor
+
+    names = sorted(set(ds.families))
+    if k < 2 or len(names) < 2:
+        return 0.5, {"method": "default", "reason": f"{len(names)} families, {k} folds"}
+    rng = np.random.default_rng(seed)
+    rng.shuffle(names)
+    fold_of = {f: i % k for i, f in enumerate(names)}
+    fold = np.array([fold_of[f] for f in ds.families])
+    n, c = regret.shape
+    lat, sig, ph, pd = (np.full((n, c), np.nan) for _ in range(4))
+    for i in range(min(k, len(names))):
+        va, tr = np.flatnonzero(fold == i), np.flatnonzero(fold != i)
+        if len(tr) < 2 or len(va) == 0:
+            continue
+        dtr, dva = ds.subset(tr), ds.subset(va)
+        m = MEDNRegressor(**{"seed": seed, **dict(medn_params or {})}).fit(dtr)
+        p_tr, p_va = m.predict(dtr), m.predict(dva)
+        h = head.clone_fixed().fit(
+            head_features(dtr.graph_features, p_tr.embedding, dtr.device_features),
+            regret[tr],
+            groups=dtr.families,
+        )
+        lat[va], pd[va] = p_va.log_latency_ms, p_va.p_deployable
+        sig[va] = np.broadcast_to(p_va.log_latency_sigma, (len(va), c))
+        ph[va] = h.predict_proba(
+            head_features(dva.graph_features, p_va.embedding, dva.device_features)
+        )
+    done = ~np.isnan(lat).any(axis=1)
+    if not done.any():
+        return 0.5, {"method": "default", "reason": "no out-of-fold predictions"}
+    alpha, scores = fit_alpha(lat[done], sig[done], ph[done], pd[done], regret[done])
+    return alpha, {
+        "method": "oof",
+        "folds": int(min(k, len(names))),
+        "samples": int(done.sum()),
+        "mean_regret_by_alpha": scores,
+    }
 
 
 def train(
@@ -77,7 +149,7 @@ def train(
     candidates: Sequence[str] | None = None,
     medn_params: Mapping[str, Any] | None = None,
     head_params: Mapping[str, Any] | None = None,
-    alpha: float = 0.5,
+    alpha: float | str = "auto",
     seed: int = 0,
     model_root: str | os.PathLike[str] | None = None,
 ) -> Any:
@@ -89,7 +161,8 @@ def train(
         candidates: Restrict to these candidate ids.
         medn_params: Keyword arguments of :class:`MEDNRegressor`.
         head_params: Keyword arguments of :class:`PSOWCatBoostClassifier`.
-        alpha: Weight of the head in the ranking.
+        alpha: Weight of the head in the ranking, or ``"auto"`` to fit it on
+            out-of-fold regret (see :func:`fit_recommender`).
         seed: Seed of every random choice.
         model_root: Folder to look up model files whose stored path moved.
 

@@ -12,8 +12,10 @@ most models). So the classifier is trained with
 
 and (``weighting="pso"``) the per-class multipliers plus ``depth``, ``learning_rate``
 and ``l2_leaf_reg`` are searched with particle swarm optimisation (pyswarms
-``GlobalBestPSO``) to minimise the **mean latency regret** on a validation split — the
-quantity the user pays — instead of the error rate. ``weighting="heuristic"`` keeps the
+``GlobalBestPSO``) to minimise the **mean latency regret** averaged over a few inner
+group-held-out folds — the quantity the user pays — instead of the error rate. On small
+data the swarm can fit the folds' noise, so its best point replaces the heuristic one
+only when it beats it by more than one standard error of the per-fold differences. ``weighting="heuristic"`` keeps the
 balanced class weights and the sample weights without search; ``weighting="none"`` is
 plain CatBoost.
 
@@ -77,7 +79,10 @@ class PSOWCatBoostClassifier:
         l2_leaf_reg: L2 regularisation (the PSO search overrides it).
         n_particles: PSO swarm size.
         n_pso_iterations: PSO iterations.
-        validation_fraction: Share of samples held out to score PSO particles.
+        validation_fraction: Share of groups held out to score PSO particles when
+            ``n_folds`` is 1.
+        n_folds: Inner group-held-out folds over which each PSO particle's regret is
+            averaged (1: a single ``validation_fraction`` split).
         max_sample_weight: Cap of the cost-sensitive sample weights.
         thread_count: CatBoost threads.
         seed: Seed of CatBoost, the split and the swarm.
@@ -93,6 +98,7 @@ class PSOWCatBoostClassifier:
         n_particles: int = 8,
         n_pso_iterations: int = 6,
         validation_fraction: float = 0.25,
+        n_folds: int = 3,
         max_sample_weight: float = 10.0,
         thread_count: int = 1,
         seed: int = 0,
@@ -105,6 +111,8 @@ class PSOWCatBoostClassifier:
         self.n_particles = n_particles
         self.n_pso_iterations = n_pso_iterations
         self.validation_fraction = validation_fraction
+        self.n_folds = n_folds
+        self._fixed: tuple[dict[int, float], dict[str, Any]] | None = None
         self.max_sample_weight = max_sample_weight
         self.thread_count = thread_count
         self.seed = seed
@@ -122,6 +130,7 @@ class PSOWCatBoostClassifier:
                 "n_particles",
                 "n_pso_iterations",
                 "validation_fraction",
+                "n_folds",
                 "max_sample_weight",
                 "thread_count",
                 "seed",
@@ -165,12 +174,35 @@ class PSOWCatBoostClassifier:
         }
         mult = np.ones(len(self.classes_))
         self.pso_cost_: float | None = None
-        if self.weighting == "pso" and len(self.classes_) > 1:
+        self.pso_accepted_: bool | None = None
+        self.pso_fold_costs_: dict[str, list[float]] | None = None
+        fixed = self._fixed
+        if fixed is not None:
+            mult = np.array([fixed[0].get(int(c), 1.0) for c in self.classes_])
+            params = dict(fixed[1])
+        elif self.weighting == "pso" and len(self.classes_) > 1:
             mult, params, self.pso_cost_ = self._search(X, regret, y, sw, groups)
         self.class_weight_multipliers_ = mult
         self.best_params_ = params
         self.model_ = self._fit_one(X, y, sw, mult, params)
         return self
+
+    def clone_fixed(self) -> PSOWCatBoostClassifier:
+        """An unfitted copy whose ``fit`` reuses this model's searched weights, no search.
+
+        Used to refit the same head cheaply on inner folds (e.g. to fit the ranking's
+        blend weight on out-of-fold predictions).
+        """
+        self._check()
+        other = type(self)(**self.get_params())
+        other._fixed = (
+            {
+                int(c): float(m)
+                for c, m in zip(self.classes_, self.class_weight_multipliers_, strict=True)
+            },
+            dict(self.best_params_),
+        )
+        return other
 
     def _sample_weights(self, regret: np.ndarray) -> np.ndarray:
         if self.weighting == "none":
@@ -212,6 +244,37 @@ class PSOWCatBoostClassifier:
         model.fit(X, y, sample_weight=sw)
         return model
 
+    def _inner_folds(self, n: int, groups: Sequence[str] | None) -> list[np.ndarray]:
+        """Validation masks of the inner folds (whole groups per fold when possible)."""
+        rng = np.random.default_rng(self.seed)
+        k = max(1, int(self.n_folds))
+        if groups is not None and len(set(groups)) >= max(2, k):
+            names = sorted(set(groups))
+            rng.shuffle(names)
+            fold_of = {g: i % k for i, g in enumerate(names)}
+            f = np.array([fold_of[g] for g in groups])
+        else:
+            f = rng.permutation(n) % k
+        if k == 1:
+            # One split: hold out ``validation_fraction`` of the groups (or samples).
+            units = sorted(set(groups)) if groups is not None and len(set(groups)) >= 3 else None
+            if units is not None:
+                rng.shuffle(units)
+                held = set(units[: max(1, round(self.validation_fraction * len(units)))])
+                val = np.array([g in held for g in groups])  # type: ignore[union-attr]
+            else:
+                val = np.zeros(n, dtype=bool)
+                val[rng.permutation(n)[: max(1, round(self.validation_fraction * n))]] = True
+            masks = [val]
+        else:
+            masks = [f == i for i in range(k)]
+        masks = [m for m in masks if m.any() and not m.all()]
+        if not masks:
+            val = np.zeros(n, dtype=bool)
+            val[: max(1, n // 4)] = True
+            masks = [val]
+        return masks
+
     def _search(
         self,
         X: np.ndarray,
@@ -220,20 +283,17 @@ class PSOWCatBoostClassifier:
         sw: np.ndarray,
         groups: Sequence[str] | None,
     ) -> tuple[np.ndarray, dict[str, Any], float]:
+        """PSO over class multipliers and hyper-parameters.
+
+        Each particle is scored by the mean latency regret over ``n_folds`` inner
+        group-held-out folds (one split overfits on small data). The heuristic point
+        (multipliers 1, constructor hyper-parameters) is particle 0; the swarm's best
+        replaces it only when it beats it by more than one standard error of the
+        per-fold differences, otherwise the heuristic weights are kept
+        (``pso_accepted_`` is False).
+        """
         rng = np.random.default_rng(self.seed)
-        n = len(y)
-        if groups is not None and len(set(groups)) >= 3:
-            names = sorted(set(groups))
-            rng.shuffle(names)
-            n_val_groups = max(1, round(self.validation_fraction * len(names)))
-            held = set(names[:n_val_groups])
-            val = np.array([g in held for g in groups])
-        else:
-            val = np.zeros(n, dtype=bool)
-            val[rng.permutation(n)[: max(1, round(self.validation_fraction * n))]] = True
-        if val.all() or not val.any():
-            val = np.zeros(n, dtype=bool)
-            val[: max(1, n // 4)] = True
+        masks = self._inner_folds(len(y), groups)
         k = len(self.classes_)
         # Dimensions: log2 class multipliers, depth, log10 lr, log10 l2.
         lo = np.array([-2.0] * k + [3.0, -2.0, 0.0])
@@ -246,26 +306,32 @@ class PSOWCatBoostClassifier:
                 "l2_leaf_reg": float(10 ** p[k + 2]),
             }
 
-        cache: dict[tuple[float, ...], float] = {}
+        cache: dict[tuple[float, ...], np.ndarray] = {}
 
-        def cost(p: np.ndarray) -> float:
+        def fold_costs(p: np.ndarray) -> np.ndarray:
             key = tuple(np.round(p, 3))
             if key not in cache:
                 mult, prm = decode(p)
-                m = self._fit_one(X[~val], y[~val], sw[~val], mult, prm)
-                choice = self._choose(m, y[~val], X[val])
-                cache[key] = float(np.mean(regret[val][np.arange(val.sum()), choice]))
+                out = []
+                for val in masks:
+                    m = self._fit_one(X[~val], y[~val], sw[~val], mult, prm)
+                    choice = self._choose(m, y[~val], X[val])
+                    out.append(float(np.mean(regret[val][np.arange(val.sum()), choice])))
+                cache[key] = np.asarray(out)
             return cache[key]
 
-        # Start particle 0 at the heuristic point so PSO can only improve on it.
-        init = rng.uniform(lo, hi, size=(self.n_particles, len(lo)))
-        init[0] = np.concatenate(
-            [
-                np.zeros(k),
-                [self.depth, math.log10(self.learning_rate), math.log10(self.l2_leaf_reg)],
-            ]
+        heuristic = np.clip(
+            np.concatenate(
+                [
+                    np.zeros(k),
+                    [self.depth, math.log10(self.learning_rate), math.log10(self.l2_leaf_reg)],
+                ]
+            ),
+            lo,
+            hi,
         )
-        init = np.clip(init, lo, hi)
+        init = rng.uniform(lo, hi, size=(self.n_particles, len(lo)))
+        init[0] = heuristic
         np_state = np.random.get_state()
         np.random.seed(self.seed)  # pyswarms draws velocities from the global generator
         try:
@@ -279,15 +345,22 @@ class PSOWCatBoostClassifier:
                     bounds=(lo, hi),
                     init_pos=init,
                 )
-                best_cost, best_pos = opt.optimize(
-                    lambda P: np.array([cost(p) for p in P]),
+                _best_cost, best_pos = opt.optimize(
+                    lambda P: np.array([float(fold_costs(p).mean()) for p in P]),
                     iters=self.n_pso_iterations,
                     verbose=False,
                 )
         finally:
             np.random.set_state(np_state)
-        mult, prm = decode(np.asarray(best_pos))
-        return mult, prm, float(best_cost)
+        best_pos = np.asarray(best_pos)
+        h_costs, b_costs = fold_costs(heuristic), fold_costs(best_pos)
+        diff = h_costs - b_costs
+        se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        self.pso_fold_costs_ = {"heuristic": h_costs.tolist(), "pso": b_costs.tolist()}
+        self.pso_accepted_ = bool(diff.mean() > 0 and diff.mean() > se)
+        chosen = best_pos if self.pso_accepted_ else heuristic
+        mult, prm = decode(chosen)
+        return mult, prm, float(fold_costs(chosen).mean())
 
     def _choose(self, model: Any, y_train: np.ndarray, X: np.ndarray) -> np.ndarray:
         if model is None:
@@ -332,6 +405,8 @@ class PSOWCatBoostClassifier:
             "class_weight_multipliers": [float(m) for m in self.class_weight_multipliers_],
             "best_params": self.best_params_,
             "pso_cost": self.pso_cost_,
+            "pso_accepted": self.pso_accepted_,
+            "pso_fold_costs": self.pso_fold_costs_,
             "file": None,
         }
         if self.model_ is not None:
@@ -349,6 +424,8 @@ class PSOWCatBoostClassifier:
         self.class_weight_multipliers_ = np.asarray(meta["class_weight_multipliers"])
         self.best_params_ = dict(meta["best_params"])
         self.pso_cost_ = meta["pso_cost"]
+        self.pso_accepted_ = meta.get("pso_accepted")
+        self.pso_fold_costs_ = meta.get("pso_fold_costs")
         self.model_ = None
         if meta.get("file"):
             from catboost import CatBoostClassifier

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,48 @@ def test_pso_leaves_logging_and_cwd_alone(tmp_path: Path, monkeypatch: pytest.Mo
     PSOWCatBoostClassifier(**FAST).fit(X, R, groups=groups)
     assert list(logging.getLogger().handlers) == before
     assert not (tmp_path / "report.log").exists()
+
+
+def test_pso_scores_every_inner_fold_and_falls_back() -> None:
+    X, R, groups = _data(2)
+    clf = PSOWCatBoostClassifier(**FAST, n_folds=3, seed=1).fit(X, R, groups=groups)
+    costs = clf.pso_fold_costs_
+    assert costs is not None
+    assert len(costs["heuristic"]) == len(costs["pso"]) == 3
+    assert isinstance(clf.pso_accepted_, bool)
+    h, p = np.asarray(costs["heuristic"]), np.asarray(costs["pso"])
+    if clf.pso_accepted_:
+        assert (h - p).mean() > 0
+    else:  # the heuristic point is kept: multipliers 1 and the constructor's params
+        np.testing.assert_allclose(clf.class_weight_multipliers_, 1.0)
+        assert clf.best_params_["depth"] == FAST["depth"]
+        assert clf.pso_cost_ == pytest.approx(h.mean())
+    meta = clf.save(Path(tempfile.mkdtemp()))
+    assert meta["pso_accepted"] == clf.pso_accepted_
+    assert meta["pso_fold_costs"] == costs
+
+
+def test_pso_fallback_when_search_cannot_help() -> None:
+    """Labels independent of the features: no weighting generalises across folds."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    R = rng.uniform(0.0, 1.0, size=(60, 3))
+    R[np.arange(60), rng.integers(0, 3, 60)] = 0.0
+    groups = [f"g{i % 6}" for i in range(60)]
+    clf = PSOWCatBoostClassifier(**FAST, n_folds=3).fit(X, R, groups=groups)
+    costs = clf.pso_fold_costs_
+    assert costs is not None
+    diff = np.asarray(costs["heuristic"]) - np.asarray(costs["pso"])
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    assert clf.pso_accepted_ == bool(diff.mean() > 0 and diff.mean() > se)
+
+
+def test_clone_fixed_reuses_searched_weights() -> None:
+    X, R, groups = _data(1)
+    clf = PSOWCatBoostClassifier(**FAST, seed=2).fit(X, R, groups=groups)
+    other = clf.clone_fixed().fit(X[:60], R[:60], groups=groups[:60])
+    assert other.best_params_ == clf.best_params_
+    assert other.pso_cost_ is None  # no search ran
+    np.testing.assert_allclose(other.class_weight_multipliers_, clf.class_weight_multipliers_)
+    with pytest.raises(NotFittedError):
+        PSOWCatBoostClassifier().clone_fixed()
