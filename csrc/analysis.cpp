@@ -517,6 +517,11 @@ void Analyzer::finish_stats(AnalysisResult& res, Recorder& rec) {
     if (s.rank_known)
       for (int64_t d : s.dims) res.shape_dims.push_back(d);
     res.shape_ptr.push_back(static_cast<int64_t>(res.shape_dims.size()));
+    const double nb = s.data ? std::ceil(static_cast<double>(s.data->numel) * dtype_bits(s.dtype) / 8.0) : s.bytes();
+    if (nb > 0) {
+      if (res.tensor_kind[i] == 1) res.weight_bytes_by_dtype[dtype_name(s.dtype)] += nb;
+      else if (res.tensor_kind[i] == 0) res.activation_bytes_by_dtype[dtype_name(s.dtype)] += nb;
+    }
     if (res.tensor_kind[i] != 1) {
       n_activations++;
       if (!s.fully_known()) unknown_shapes++;

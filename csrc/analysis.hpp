@@ -85,6 +85,8 @@ struct AnalysisResult {
 
   // Model-level figures.
   std::map<std::string, double> totals;
+  std::map<std::string, double> weight_bytes_by_dtype;      // initializers + Constant outputs
+  std::map<std::string, double> activation_bytes_by_dtype;  // node outputs with known size
   std::map<std::string, int64_t> op_histogram;         // top-level nodes
   std::map<std::string, int64_t> nested_op_histogram;  // nodes inside subgraphs/functions
   std::map<std::string, int64_t> opset_imports;

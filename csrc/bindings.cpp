@@ -83,6 +83,8 @@ py::dict to_dict(const AnalysisResult& r) {
   d["succ_idx"] = to_array(r.succ_idx);
   d["totals"] = r.totals;
   d["op_histogram"] = r.op_histogram;
+  d["weight_bytes_by_dtype"] = r.weight_bytes_by_dtype;
+  d["activation_bytes_by_dtype"] = r.activation_bytes_by_dtype;
   d["nested_op_histogram"] = r.nested_op_histogram;
   d["opset_imports"] = r.opset_imports;
   d["metadata"] = r.metadata;

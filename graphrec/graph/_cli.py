@@ -78,6 +78,14 @@ def _run(args: argparse.Namespace) -> int:
         ("FLOPs", _fmt_count(t["flops"])),
         ("MACs", _fmt_count(t["macs"])),
         ("parameters", f"{_fmt_count(t['params'])} ({_fmt_bytes(t['param_bytes'])})"),
+        (
+            "weights by dtype",
+            ", ".join(
+                f"{k} {_fmt_bytes(v)}"
+                for k, v in sorted(g.weight_bytes_by_dtype.items(), key=lambda kv: -kv[1])
+            )
+            or "-",
+        ),
         ("peak activations", _fmt_bytes(t["peak_activation_bytes"])),
         ("depth / max width", f"{int(t['depth'])} / {int(t['max_width'])}"),
         ("critical-path FLOPs", _fmt_count(t["critical_path_flops"])),

@@ -251,6 +251,9 @@ class OperatorGraph:
         self.input_shapes: dict[str, list[int]] = {k: list(v) for k, v in input_shapes.items()}
         self.totals: dict[str, float] = dict(raw["totals"])
         self.op_type_histogram: dict[str, int] = dict(raw["op_histogram"])
+        #: Bytes of weights (initializers, Constant outputs) and of activations, by dtype name.
+        self.weight_bytes_by_dtype: dict[str, float] = dict(raw["weight_bytes_by_dtype"])
+        self.activation_bytes_by_dtype: dict[str, float] = dict(raw["activation_bytes_by_dtype"])
         self.nested_op_type_histogram: dict[str, int] = dict(raw["nested_op_histogram"])
         self.opset_imports: dict[str, int] = dict(raw["opset_imports"])
         self.warnings: list[str] = list(raw["warnings"])
@@ -442,6 +445,10 @@ class OperatorGraph:
             "inputs": [_spec_dict(s) for s in self.inputs],
             "outputs": [_spec_dict(s) for s in self.outputs],
             "totals": {k: _num(v) for k, v in sorted(self.totals.items())},
+            "weight_bytes_by_dtype": {k: _num(v) for k, v in self.weight_bytes_by_dtype.items()},
+            "activation_bytes_by_dtype": {
+                k: _num(v) for k, v in self.activation_bytes_by_dtype.items()
+            },
             "op_type_histogram": dict(
                 sorted(self.op_type_histogram.items(), key=lambda kv: -kv[1])
             ),

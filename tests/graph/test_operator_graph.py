@@ -172,3 +172,14 @@ def test_torch_pad_pattern_folds_to_constants(tmp_path: Path) -> None:
         == (1, 4, (576 + 192 - 16) // 8 + 1)
     )
     assert g.total_macs == 4 * 16 * out.shape[-1]
+
+
+def test_bytes_by_dtype(built_models: dict[str, Built]) -> None:
+    q = G.load(built_models["quantized_qlinear"].path)
+    f = G.load(built_models["cnn"].path)
+    assert set(f.weight_bytes_by_dtype) == {"float32"}
+    assert f.weight_bytes_by_dtype["float32"] == f.totals["param_bytes"]
+    # QLinearConv weights are int8 (or uint8); biases int32; scales float32.
+    assert q.weight_bytes_by_dtype.get("int8", 0) + q.weight_bytes_by_dtype.get("uint8", 0) > 0
+    assert "uint8" in q.activation_bytes_by_dtype or "int8" in q.activation_bytes_by_dtype
+    assert sum(f.activation_bytes_by_dtype.values()) == f.totals["activation_bytes"]
