@@ -6,7 +6,10 @@ ones, so every figure is for architectures the models never saw.
 
 Methods compared on the same test samples:
 
-* ``graphrec``: the full ranking (MEDN latencies + PSO-W-CatBoost, :mod:`graphrec.models.ranking`);
+* ``graphrec``: the full ranking (MEDN latencies + PSO-W-CatBoost, :mod:`graphrec.models.ranking`),
+  trained by :func:`graphrec.train.fit_recommender` (blend weight fitted on inner folds);
+  ablations ``graphrec_alpha_0.5`` (blend weight fixed at 0.5) and ``graphrec_no_risk``
+  (deployability treated as certain when ranking);
 * ``medn``: fastest predicted latency among choices predicted deployable;
 * ``pso_w_catboost`` / ``catboost_heuristic`` / ``catboost_plain``: the heads alone;
 * baselines: ``best_on_average`` (lowest mean regret on the training folds),
@@ -41,6 +44,8 @@ import numpy as np
 
 METHODS = (
     "graphrec",
+    "graphrec_alpha_0.5",
+    "graphrec_no_risk",
     "medn",
     "pso_w_catboost",
     "catboost_heuristic",
@@ -203,6 +208,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             chosen["graphrec"][i] = r.order[0]
             ndcg["graphrec"][i] = ndcg3(r.order, rel[i])
+            # Ablations: the untuned blend weight; deployability taken as certain.
+            for name, kw in (
+                ("graphrec_alpha_0.5", {"alpha": 0.5}),
+                ("graphrec_no_risk", {"alpha": rec.alpha, "risk_aware": False}),
+            ):
+                ra = rank_choices(
+                    p_te.log_latency_ms[k],
+                    p_te.log_latency_sigma,
+                    proba[k],
+                    p_te.p_deployable[k],
+                    **kw,
+                )
+                chosen[name][i] = ra.order[0]
+                ndcg[name][i] = ndcg3(ra.order, rel[i])
             mu = np.where(p_te.p_deployable[k] >= 0.5, p_te.log_latency_ms[k], np.inf)
             order = np.argsort(mu, kind="stable")
             chosen["medn"][i] = order[0]

@@ -12,6 +12,13 @@ change of measure on MEDN's joint distribution. Under those weights:
 * ``p_fastest[c]`` is the blended probability;
 * ``expected_loss[c] = E[latency(c) / latency(best) - 1]``.
 
+With ``risk_aware`` (the default) each draw also decides which candidates run, each
+with its ``p_deployable``: the best of a draw is the fastest candidate that runs, and
+choosing one that fails costs what the evaluation charges for a failure (the slowest
+running candidate's loss, at least 100 %). So a fast candidate that MEDN is unsure can
+run at all is ranked by its risk, not only by its latency. ``risk_aware=False`` treats
+every candidate judged deployable as certain to run.
+
 Choices are ranked by expected loss (deployable ones first).
 
 Example:
@@ -68,6 +75,7 @@ def rank_choices(
     alpha: float = 0.5,
     n_samples: int = 2000,
     seed: int = 0,
+    risk_aware: bool = True,
 ) -> RankedChoices:
     """Rank the candidates of one (model, device) pair; see the module docstring."""
     mu = np.clip(np.asarray(log_latency_ms, dtype=np.float64), -30.0, 30.0)
@@ -80,19 +88,38 @@ def rank_choices(
     rng = np.random.default_rng(seed)
     logs = mu + sig * rng.standard_normal((n_samples, c))
     lat = np.exp(logs)
-    masked = np.where(dep, logs, np.inf)
+    runs: np.ndarray
+    some: np.ndarray
+    if risk_aware:
+        # Each draw also decides which candidates run (independently, P = p_deployable).
+        runs = np.less(rng.random((n_samples, c)), np.clip(p_dep, 0.0, 1.0))
+        runs &= dep
+        some = np.asarray(runs.any(axis=1))
+        if not some.any():
+            runs, some = np.broadcast_to(dep, (n_samples, c)).copy(), np.ones(n_samples, bool)
+    else:
+        runs, some = np.broadcast_to(dep, (n_samples, c)).copy(), np.ones(n_samples, bool)
+    masked = np.where(runs, logs, np.inf)
     winner = np.argmin(masked, axis=1)
-    best = np.exp(masked[np.arange(n_samples), winner])
-    p_medn = np.bincount(winner, minlength=c) / n_samples
+    best = np.exp(np.where(some, masked[np.arange(n_samples), winner], 0.0))
+    valid_winner = np.where(some, winner, c)
+    p_medn = np.bincount(valid_winner, minlength=c + 1)[:c] / max(int(some.sum()), 1)
     head = np.where(dep, np.clip(np.asarray(p_head, dtype=np.float64), 0.0, None), 0.0)
     head = head / head.sum() if head.sum() > 0 else p_medn
     target = alpha * head + (1.0 - alpha) * p_medn
     # A candidate MEDN never makes fastest cannot be re-weighted: renormalise over the rest.
     target = np.where(p_medn > 0, target, 0.0)
     target = target / target.sum()
-    w = target[winner] / np.maximum(p_medn[winner], 1e-12)
+    w = np.where(some, target[winner] / np.maximum(p_medn[winner], 1e-12), 0.0)
     w = w / w.sum()
-    ratio = lat / best[:, None] - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(runs, lat / best[:, None] - 1.0, np.nan)
+    # A choice that fails in a draw costs what the evaluation charges: the slowest
+    # running choice's loss, at least 100 %.
+    worst = np.nanmax(np.where(runs, ratio, -np.inf), axis=1)
+    penalty = np.maximum(worst, 1.0)
+    ratio = np.where(runs, ratio, penalty[:, None])
+    ratio = np.where(some[:, None], ratio, 0.0)
     exp_loss = np.where(dep, w @ ratio, np.nan)
     key = np.where(dep, exp_loss, np.inf)
     order = np.lexsort((-p_dep, key))

@@ -81,6 +81,7 @@ def test_trained_artefact_keeps_fitted_alpha(rec_artefact: Path, tmp_path: Path)
     again = Recommender.load(rec.save(tmp_path / "again"))
     assert again.alpha == rec.alpha
     assert again.info["alpha_fit"] == fit
+    assert meta["info"]["best_on_average"] in meta["candidates"]
 
 
 def test_fit_recommender_alpha_given_and_invalid(rec_dataset) -> None:  # type: ignore[no-untyped-def]

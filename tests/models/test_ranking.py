@@ -36,3 +36,22 @@ def test_head_shifts_probability() -> None:
     b = rank_choices(mu, sig, np.array([0.0, 1.0]), dep, alpha=1.0)
     assert b.p_fastest[1] > a.p_fastest[1]
     np.testing.assert_allclose(b.p_fastest[1], 1.0, atol=1e-9)
+
+
+def test_failure_risk_costs_a_fast_but_uncertain_choice() -> None:
+    """A 10 % faster choice that fails 40 % of the time loses to a sure one."""
+    mu, sig, head = np.log([0.9, 1.0, 8.0]), np.full(3, 0.05), np.full(3, 1 / 3)
+    dep = np.array([0.6, 1.0, 1.0])
+    risky = rank_choices(mu, sig, head, dep, alpha=0.0)
+    naive = rank_choices(mu, sig, head, dep, alpha=0.0, risk_aware=False)
+    assert naive.order[0] == 0
+    assert risky.order[0] == 1
+    # Failing costs the slowest running choice's loss (8x -> 700 %) 40 % of the time.
+    assert risky.expected_loss[0] > 2.0
+    assert risky.expected_loss[1] < naive.expected_loss[1] + 0.05
+    np.testing.assert_allclose(risky.p_fastest.sum(), 1.0)
+    # Certain deployability: both modes agree exactly.
+    a = rank_choices(mu, sig, head, np.ones(3), alpha=0.3)
+    b = rank_choices(mu, sig, head, np.ones(3), alpha=0.3, risk_aware=False)
+    np.testing.assert_allclose(a.expected_loss, b.expected_loss)
+    assert a.order.tolist() == b.order.tolist()
