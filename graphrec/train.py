@@ -134,12 +134,14 @@ def _fit_alpha_oof(
     done = ~np.isnan(lat).any(axis=1)
     if not done.any():
         return 0.5, {"method": "default", "reason": "no out-of-fold predictions"}
-    alpha, scores = fit_alpha(lat[done], sig[done], ph[done], pd[done], regret[done])
+    loss = str(getattr(head, "selection_loss", "log"))
+    alpha, scores = fit_alpha(lat[done], sig[done], ph[done], pd[done], regret[done], loss=loss)
     return alpha, {
         "method": "oof",
+        "loss": loss,
         "folds": int(min(k, len(names))),
         "samples": int(done.sum()),
-        "mean_regret_by_alpha": scores,
+        "mean_loss_by_alpha": scores,
     }
 
 

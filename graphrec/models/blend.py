@@ -2,8 +2,8 @@
 
 :func:`graphrec.models.ranking.rank_choices` blends the head's ``P(fastest)`` with MEDN's
 latency distribution using a weight ``alpha`` in ``[0, 1]`` (1: trust the head only).
-:func:`fit_alpha` picks it from a grid by the mean latency regret of the top-ranked
-choice on predictions for samples the models did not train on (inner family-grouped
+:func:`fit_alpha` picks it from a grid by the mean loss (by default the log latency ratio
+``log(1 + regret)``) of the top-ranked choice on predictions for samples the models did not train on (inner family-grouped
 folds, see :func:`graphrec.train.fit_recommender`). Ties go to the value nearest the
 prior 0.5, so the result is deterministic and does not drift to an end of the range on
 flat evidence.
@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from graphrec.models.pso_catboost import selection_transform
 from graphrec.models.ranking import rank_choices
 
 __all__ = ["ALPHA_GRID", "blend_regret", "fit_alpha"]
@@ -80,11 +81,15 @@ def fit_alpha(
     *,
     grid: Sequence[float] = ALPHA_GRID,
     n_samples: int = 500,
+    loss: str = "log",
 ) -> tuple[float, dict[str, float]]:
-    """The grid value of ``alpha`` with the lowest mean out-of-fold regret.
+    """The grid value of ``alpha`` with the lowest mean out-of-fold loss.
+
+    ``loss`` is ``"log"`` (mean ``log(1 + regret)``, the log latency ratio: on small
+    data one sample with a 20x loss would otherwise decide alone) or ``"regret"``.
 
     Returns:
-        ``(alpha, {str(alpha): mean regret})`` for every grid value.
+        ``(alpha, {str(alpha): mean loss})`` for every grid value.
 
     Raises:
         ValueError: Empty or mismatched inputs, or a grid value outside ``[0, 1]``.
@@ -97,16 +102,20 @@ def fit_alpha(
             raise ValueError(f"{name} has shape {np.shape(a)}, regret {regret.shape}")
     if not grid or any(not 0.0 <= float(a) <= 1.0 for a in grid):
         raise ValueError(f"alpha grid must be non-empty within [0, 1], got {list(grid)}")
+    selection_transform(np.zeros(1), loss)  # validates ``loss``
     scores = {
         float(a): float(
-            blend_regret(
-                log_latency_ms,
-                log_latency_sigma,
-                p_head,
-                p_deployable,
-                regret,
-                float(a),
-                n_samples=n_samples,
+            selection_transform(
+                blend_regret(
+                    log_latency_ms,
+                    log_latency_sigma,
+                    p_head,
+                    p_deployable,
+                    regret,
+                    float(a),
+                    n_samples=n_samples,
+                ),
+                loss,
             ).mean()
         )
         for a in grid

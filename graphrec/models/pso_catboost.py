@@ -12,8 +12,9 @@ most models). So the classifier is trained with
 
 and (``weighting="pso"``) the per-class multipliers plus ``depth``, ``learning_rate``
 and ``l2_leaf_reg`` are searched with particle swarm optimisation (pyswarms
-``GlobalBestPSO``) to minimise the **mean latency regret** averaged over a few inner
-group-held-out folds — the quantity the user pays — instead of the error rate. On small
+``GlobalBestPSO``) to minimise the **latency regret** (by default its log,
+``log(lat(choice)/lat(best))``, robust to a single 20x loss on small data) averaged over
+a few inner group-held-out folds — the quantity the user pays — instead of the error rate. On small
 data the swarm can fit the folds' noise, so its best point replaces the heuristic one
 only when it beats it by more than one standard error of the per-fold differences. ``weighting="heuristic"`` keeps the
 balanced class weights and the sample weights without search; ``weighting="none"`` is
@@ -40,9 +41,22 @@ import numpy as np
 
 from graphrec.errors import NotFittedError
 
-__all__ = ["PSOWCatBoostClassifier"]
+__all__ = ["SELECTION_LOSSES", "PSOWCatBoostClassifier", "selection_transform"]
 
 _WEIGHTINGS = ("pso", "heuristic", "none")
+
+#: Per-sample losses a model selection can average (see :func:`selection_transform`).
+SELECTION_LOSSES = ("log", "regret")
+
+
+def selection_transform(regret: np.ndarray, loss: str) -> np.ndarray:
+    """Per-sample selection loss: ``log1p(regret)`` (``"log"``) or the regret itself."""
+    r = np.asarray(regret, dtype=np.float64)
+    if loss == "log":
+        return np.asarray(np.log1p(np.maximum(r, 0.0)))
+    if loss == "regret":
+        return r
+    raise ValueError(f"selection loss must be one of {list(SELECTION_LOSSES)}, got {loss!r}")
 
 
 @contextlib.contextmanager
@@ -81,6 +95,9 @@ class PSOWCatBoostClassifier:
         n_pso_iterations: PSO iterations.
         validation_fraction: Share of groups held out to score PSO particles when
             ``n_folds`` is 1.
+        selection_loss: Per-sample loss the PSO search averages: ``"log"``
+            (``log(1 + regret)``, the log latency ratio: a single sample with a 20x loss
+            cannot decide the search on small data) or ``"regret"`` (raw regret).
         n_folds: Inner group-held-out folds over which each PSO particle's regret is
             averaged (1: a single ``validation_fraction`` split).
         max_sample_weight: Cap of the cost-sensitive sample weights.
@@ -99,6 +116,7 @@ class PSOWCatBoostClassifier:
         n_pso_iterations: int = 6,
         validation_fraction: float = 0.25,
         n_folds: int = 3,
+        selection_loss: str = "log",
         max_sample_weight: float = 10.0,
         thread_count: int = 1,
         seed: int = 0,
@@ -112,6 +130,7 @@ class PSOWCatBoostClassifier:
         self.n_pso_iterations = n_pso_iterations
         self.validation_fraction = validation_fraction
         self.n_folds = n_folds
+        self.selection_loss = selection_loss
         self._fixed: tuple[dict[int, float], dict[str, Any]] | None = None
         self.max_sample_weight = max_sample_weight
         self.thread_count = thread_count
@@ -131,6 +150,7 @@ class PSOWCatBoostClassifier:
                 "n_pso_iterations",
                 "validation_fraction",
                 "n_folds",
+                "selection_loss",
                 "max_sample_weight",
                 "thread_count",
                 "seed",
@@ -151,6 +171,11 @@ class PSOWCatBoostClassifier:
         Returns:
             self
         """
+        if self.selection_loss not in SELECTION_LOSSES:
+            raise ValueError(
+                f"selection_loss must be one of {list(SELECTION_LOSSES)}, "
+                f"got {self.selection_loss!r}"
+            )
         if self.weighting not in _WEIGHTINGS:
             raise ValueError(
                 f"weighting must be one of {list(_WEIGHTINGS)}, got {self.weighting!r}"
@@ -316,7 +341,8 @@ class PSOWCatBoostClassifier:
                 for val in masks:
                     m = self._fit_one(X[~val], y[~val], sw[~val], mult, prm)
                     choice = self._choose(m, y[~val], X[val])
-                    out.append(float(np.mean(regret[val][np.arange(val.sum()), choice])))
+                    picked = regret[val][np.arange(val.sum()), choice]
+                    out.append(float(np.mean(selection_transform(picked, self.selection_loss))))
                 cache[key] = np.asarray(out)
             return cache[key]
 

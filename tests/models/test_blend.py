@@ -96,3 +96,20 @@ def test_fit_recommender_alpha_given_and_invalid(rec_dataset) -> None:  # type: 
     assert rec.info["alpha_fit"] == {"method": "given"}
     with pytest.raises(ValueError, match="alpha must be"):
         fit_recommender(rec_dataset, medn_params=MEDN_FAST, head_params=HEAD_FAST, alpha=2.0)
+
+
+def test_log_loss_resists_one_outlier() -> None:
+    """One sample where only the head is right by 20x: raw regret follows it, log less so."""
+    lat, sig, head, dep, regret = _case(False)
+    lat, head, regret = lat.copy(), head.copy(), regret.copy()
+    best = np.argmin(regret, axis=1)
+    head[0] = 0.05
+    head[0, best[0]] = 0.9
+    lat[0] = -lat[0]  # MEDN reverses the order on sample 0 ...
+    regret[0] = np.where(np.arange(regret.shape[1]) == best[0], 0.0, 20.0)  # ... at 20x cost
+    a_raw, s_raw = fit_alpha(lat, sig, head, dep, regret, loss="regret")
+    a_log, s_log = fit_alpha(lat, sig, head, dep, regret, loss="log")
+    assert a_log <= a_raw
+    assert set(s_raw) == set(s_log)
+    with pytest.raises(ValueError, match="selection loss"):
+        fit_alpha(lat, sig, head, dep, regret, loss="median")

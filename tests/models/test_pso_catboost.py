@@ -143,3 +143,14 @@ def test_clone_fixed_reuses_searched_weights() -> None:
     np.testing.assert_allclose(other.class_weight_multipliers_, clf.class_weight_multipliers_)
     with pytest.raises(NotFittedError):
         PSOWCatBoostClassifier().clone_fixed()
+
+
+def test_selection_loss_checked_and_recorded() -> None:
+    X, R, groups = _data()
+    with pytest.raises(ValueError, match="selection_loss"):
+        PSOWCatBoostClassifier(selection_loss="median").fit(X, R)
+    raw = PSOWCatBoostClassifier(**FAST, selection_loss="regret").fit(X, R, groups=groups)
+    log = PSOWCatBoostClassifier(**FAST, selection_loss="log").fit(X, R, groups=groups)
+    assert raw.pso_fold_costs_ is not None and log.pso_fold_costs_ is not None
+    # Same folds, same heuristic point: the log costs are log1p of nothing larger.
+    assert max(log.pso_fold_costs_["heuristic"]) <= max(raw.pso_fold_costs_["heuristic"]) + 1e-12
