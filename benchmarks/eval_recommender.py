@@ -403,7 +403,7 @@ def render(
             "",
             "## Fitted per outer fold",
             "",
-            "* blend weight alpha (inner out-of-fold regret): "
+            "* blend weight alpha (fitted on inner out-of-fold log latency ratio): "
             + ", ".join(f"{f['alpha']:g}" for f in ff),
             "* PSO weights accepted over heuristic (beat it by > 1 SE on inner folds): "
             + ", ".join(str(f["pso_accepted"]) for f in ff),
