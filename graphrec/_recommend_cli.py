@@ -85,15 +85,28 @@ def _train(args: argparse.Namespace) -> int:
         head_params=head,
         seed=args.seed,
         model_root=args.model_root,
+        alpha=_alpha(args.alpha),
     )
     info = rec.info
     print(
         f"trained on {info['n_samples']} samples ({info['n_models']} models, "
         f"{info['n_devices']} device(s), {len(rec.candidates)} candidates) in "
-        f"{time.perf_counter() - t0:.1f} s; artefact: {args.out}",
+        f"{time.perf_counter() - t0:.1f} s; artefact: {args.out}; blend alpha {rec.alpha:.2f} "
+        f"({info.get('alpha_fit', {}).get('method', '?')})",
         file=sys.stderr,
     )
     return 0
+
+
+def _alpha(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--alpha must be 'auto' or a number, got {text!r}"
+        ) from None
 
 
 def register(subparsers: Any) -> None:
@@ -146,4 +159,11 @@ def register(subparsers: Any) -> None:
     )
     t.add_argument("--model-root", default=None, help="folder with moved model files")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--alpha",
+        default="0.5",
+        help="weight of the PSO-W-CatBoost head against MEDN in the ranking (0.5), or 'auto' "
+        "to fit it on inner family-held-out folds (3x the training time; on the 136-model "
+        "development data the fitted value did worse than 0.5)",
+    )
     t.set_defaults(func=_train)

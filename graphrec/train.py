@@ -30,7 +30,7 @@ def fit_recommender(
     *,
     medn_params: Mapping[str, Any] | None = None,
     head_params: Mapping[str, Any] | None = None,
-    alpha: float | str = "auto",
+    alpha: float | str = 0.5,
     inner_folds: int = 3,
     seed: int = 0,
 ) -> Any:
@@ -152,7 +152,7 @@ def train(
     candidates: Sequence[str] | None = None,
     medn_params: Mapping[str, Any] | None = None,
     head_params: Mapping[str, Any] | None = None,
-    alpha: float | str = "auto",
+    alpha: float | str = 0.5,
     seed: int = 0,
     model_root: str | os.PathLike[str] | None = None,
 ) -> Any:

@@ -70,5 +70,5 @@ def rec_artefact(rec_store: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("rec_art") / "artefact"
-    train([rec_store], out, medn_params=MEDN_FAST, head_params=HEAD_FAST, seed=0)
+    train([rec_store], out, medn_params=MEDN_FAST, head_params=HEAD_FAST, seed=0, alpha="auto")
     return out
