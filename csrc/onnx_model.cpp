@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <limits>
 #include <system_error>
+#include <utility>
 
 namespace graphrec {
 
@@ -73,6 +74,19 @@ std::vector<int64_t> Node::attr_ints(const std::string& n) const {
 }
 
 namespace {
+
+// A StringStringEntryProto (external_data, metadata_props): key = 1, value = 2.
+std::pair<std::string, std::string> string_entry(Span bytes, const char* what) {
+  ProtoReader kv(bytes, what);
+  Field g;
+  std::pair<std::string, std::string> out;
+  while (kv.next(g)) {
+    if (g.wire != kLen) continue;
+    if (g.number == 1) out.first = g.bytes.str();
+    else if (g.number == 2) out.second = g.bytes.str();
+  }
+  return out;
+}
 
 struct Decoder {
   std::string base_dir;
@@ -168,14 +182,7 @@ struct Decoder {
         case 6: t.string_count++; t.typed_field = 6; break;
         case 13: {  // external_data: StringStringEntryProto
           if (f.wire != kLen) break;
-          ProtoReader kv(f.bytes, "TensorProto.external_data");
-          Field g;
-          std::string key, value;
-          while (kv.next(g)) {
-            if (g.wire != kLen) continue;
-            if (g.number == 1) key = g.bytes.str();
-            else if (g.number == 2) value = g.bytes.str();
-          }
+          const auto [key, value] = string_entry(f.bytes, "TensorProto.external_data");
           try {
             if (key == "location") t.external_location = value;
             else if (key == "offset") t.external_offset = std::stoll(value);
@@ -434,14 +441,7 @@ Model decode_model(Span data, const std::string& base_dir, const Limits& limits)
       case 8: if (f.wire == kLen) d.opset(f.bytes, m.opset_imports); break;
       case 14:
         if (f.wire == kLen) {
-          ProtoReader kv(f.bytes, "ModelProto.metadata_props");
-          Field g;
-          std::string key, value;
-          while (kv.next(g)) {
-            if (g.wire != kLen) continue;
-            if (g.number == 1) key = g.bytes.str();
-            else if (g.number == 2) value = g.bytes.str();
-          }
+          auto [key, value] = string_entry(f.bytes, "ModelProto.metadata_props");
           m.metadata[key] = value;
         }
         break;

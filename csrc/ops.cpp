@@ -214,6 +214,19 @@ class Rules {
   void set_out(size_t i, TensorState t) {
     if (i < ctx.out.size()) ctx.out[i] = std::move(t);
   }
+  // Nodes, parameters and op histogram of a nested graph / function body.
+  void absorb_structure(const NodeCost& c) {
+    ctx.cost.subgraph_nodes += c.subgraph_nodes;
+    ctx.cost.params += c.params;
+    for (const auto& kv : c.nested_histogram) ctx.cost.nested_histogram[kv.first] += kv.second;
+  }
+  // FLOPs/MACs of a body run `times` times (-1: unknown count, counted once and inexact).
+  void absorb_cost(const NodeCost& c, int64_t times) {
+    const double t = times >= 0 ? static_cast<double>(times) : 1.0;
+    ctx.cost.flops += c.flops * t;
+    ctx.cost.macs += c.macs * t;
+    ctx.cost.exact = ctx.cost.exact && c.exact && times >= 0;
+  }
   int32_t dtype0() const { return in(0) ? in(0)->dtype : kUndefined; }
   void elementwise_flops(double per_elem, const TensorState& out) {
     const int64_t n = out.numel();
@@ -1743,16 +1756,10 @@ void Rules::if_op() {
   const SubgraphOutcome* pick = nullptr;
   if (chosen >= 0 && static_cast<size_t>(chosen) < res.size()) pick = &res[static_cast<size_t>(chosen)];
   for (auto& r : res) {
-    ctx.cost.subgraph_nodes += r.cost.subgraph_nodes;
-    ctx.cost.params += r.cost.params;
-    for (auto& kv : r.cost.nested_histogram) ctx.cost.nested_histogram[kv.first] += kv.second;
+    absorb_structure(r.cost);
     if (chosen < 0 && (!pick || r.cost.flops > pick->cost.flops)) pick = &r;
   }
-  if (pick) {
-    ctx.cost.flops += pick->cost.flops;
-    ctx.cost.macs += pick->cost.macs;
-    ctx.cost.exact = ctx.cost.exact && pick->cost.exact;
-  }
+  if (pick) absorb_cost(pick->cost, 1);
 }
 
 void Rules::loop_op() {
@@ -1788,13 +1795,8 @@ void Rules::loop_op() {
       set_out(i, s);
     }
   }
-  const double t = trips >= 0 ? static_cast<double>(trips) : 1.0;
-  ctx.cost.flops += r.cost.flops * t;
-  ctx.cost.macs += r.cost.macs * t;
-  ctx.cost.exact = ctx.cost.exact && r.cost.exact && trips >= 0;
-  ctx.cost.subgraph_nodes += r.cost.subgraph_nodes;
-  ctx.cost.params += r.cost.params;
-  for (auto& kv : r.cost.nested_histogram) ctx.cost.nested_histogram[kv.first] += kv.second;
+  absorb_cost(r.cost, trips);
+  absorb_structure(r.cost);
 }
 
 void Rules::scan_op() {
@@ -1837,13 +1839,8 @@ void Rules::scan_op() {
     }
     set_out(i, s);
   }
-  const double t = seq >= 0 ? static_cast<double>(seq) : 1.0;
-  ctx.cost.flops += r.cost.flops * t;
-  ctx.cost.macs += r.cost.macs * t;
-  ctx.cost.exact = ctx.cost.exact && r.cost.exact && seq >= 0;
-  ctx.cost.subgraph_nodes += r.cost.subgraph_nodes;
-  ctx.cost.params += r.cost.params;
-  for (auto& kv : r.cost.nested_histogram) ctx.cost.nested_histogram[kv.first] += kv.second;
+  absorb_cost(r.cost, seq);
+  absorb_structure(r.cost);
 }
 
 void Rules::run() {
@@ -1854,12 +1851,8 @@ void Rules::run() {
     SubgraphOutcome fo;
     if (ctx.runner && ctx.runner->run_function(node, ctx.in, fo)) {
       for (size_t i = 0; i < n_out() && i < fo.outputs.size(); ++i) set_out(i, fo.outputs[i]);
-      ctx.cost.flops += fo.cost.flops;
-      ctx.cost.macs += fo.cost.macs;
-      ctx.cost.exact = fo.cost.exact;
-      ctx.cost.subgraph_nodes += fo.cost.subgraph_nodes;
-      ctx.cost.params += fo.cost.params;
-      for (auto& kv : fo.cost.nested_histogram) ctx.cost.nested_histogram[kv.first] += kv.second;
+      absorb_cost(fo.cost, 1);
+      absorb_structure(fo.cost);
       return;
     }
     ctx.cost.unknown_op = true;
