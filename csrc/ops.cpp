@@ -337,6 +337,13 @@ std::vector<int64_t> gather_strided(const std::vector<int64_t>& in_dims, const s
   return out;
 }
 
+// Output shaped by a 1-D shape tensor whose values are unknown: the rank is its length.
+TensorState shaped_by_unknown_values(const TensorState* shape, int32_t dt) {
+  if (shape && shape->rank_known && shape->dims.size() == 1 && shape->dims[0] >= 0 && shape->dims[0] <= 64)
+    return tensor_of(dt, std::vector<int64_t>(static_cast<size_t>(shape->dims[0]), kUnknown));
+  return unknown_rank(dt);
+}
+
 bool Rules::unary() {
   bool found = false;
   double f = factor_of(kUnaryFactors, sizeof(kUnaryFactors) / sizeof(Factor), op, found);
@@ -817,10 +824,7 @@ void Rules::reshape() {
   std::vector<int64_t> shape;
   if (node.has_attr("shape")) shape = node.attr_ints("shape");  // opset < 5
   else if (!values_of(in(1), shape)) {
-    const TensorState* s = in(1);
-    if (s && s->rank_known && s->dims.size() == 1 && s->dims[0] >= 0 && s->dims[0] <= 64)
-      set_out(0, tensor_of(dt, std::vector<int64_t>(static_cast<size_t>(s->dims[0]), kUnknown)));
-    else set_out(0, unknown_rank(dt));
+    set_out(0, shaped_by_unknown_values(in(1), dt));
     return;
   }
   const bool allowzero = node.attr_i("allowzero", 0) != 0;
@@ -1437,10 +1441,7 @@ void Rules::constant_of_shape() {
     if (tensor_double_values(a->tensors[0], v, 1) && !v.empty()) fill = v[0];
   }
   if (!values_of(in(0), shape)) {
-    const TensorState* s = in(0);
-    if (s && s->rank_known && s->dims.size() == 1 && s->dims[0] >= 0 && s->dims[0] <= 64)
-      set_out(0, tensor_of(dt, std::vector<int64_t>(static_cast<size_t>(s->dims[0]), kUnknown)));
-    else set_out(0, unknown_rank(dt));
+    set_out(0, shaped_by_unknown_values(in(0), dt));
     return;
   }
   TensorState o = tensor_of(dt, shape);
