@@ -240,23 +240,25 @@ def _run(args: argparse.Namespace) -> int:
     while target < args.count:
         target = min(args.count, target + args.chunk)
         t0 = time.monotonic()
-        report = generate(
-            zoo,
-            families=families,
-            count=target,
-            seed=args.seed,
-            int8_fraction=args.int8_fraction,
-        )
-        gen_s = time.monotonic() - t0
         manifest = read_manifest(zoo)
-        print(
-            f"[{_now()}] models {len(manifest)}/{args.count} "
-            f"(+{len(report.written)} written in {gen_s:.0f} s, "
-            f"{len(report.duplicates)} duplicates, {len(report.failed)} failed)",
-            flush=True,
-        )
-        for mid, why in report.failed:
-            print(f"  generation failed {mid}: {why}", flush=True)
+        report = None
+        if len(manifest) < target or families is not None:
+            report = generate(
+                zoo,
+                families=families,
+                count=target,
+                seed=args.seed,
+                int8_fraction=args.int8_fraction,
+            )
+            manifest = read_manifest(zoo)
+            print(
+                f"[{_now()}] models {len(manifest)}/{args.count} "
+                f"(+{len(report.written)} written in {time.monotonic() - t0:.0f} s, "
+                f"{len(report.duplicates)} duplicates, {len(report.failed)} failed)",
+                flush=True,
+            )
+            for mid, why in report.failed:
+                print(f"  generation failed {mid}: {why}", flush=True)
         if measurer is not None:
             plan = [
                 (zoo / r["file"], args.noise_repeat if i % args.noise_every == 0 else args.repeat)
@@ -274,7 +276,11 @@ def _run(args: argparse.Namespace) -> int:
                 "rows_added": rows_added,
             },
         )
-        if report.total < target and set(report.exhausted) >= set(families or FAMILIES):
+        if (
+            report is not None
+            and report.total < target
+            and set(report.exhausted) >= set(families or FAMILIES)
+        ):
             print("every family is exhausted; stopping early", flush=True)
             break
         if deadline is not None and time.monotonic() > deadline:

@@ -79,7 +79,7 @@ def fit_recommender(
         "n_devices": len(set(ds.device_ids)),
         "families": sorted(set(ds.families)),
         "alpha_fit": alpha_fit,
-        "best_on_average": ds.candidates[int(np.argmin(regret.mean(axis=0)))],
+        "best_on_average": ds.candidates[int(np.nanargmin(np.nanmean(regret, axis=0)))],
         "device_ids": sorted(set(ds.device_ids)),
         "ood": {
             "graph_lo": ds.graph_features.min(axis=0).tolist(),

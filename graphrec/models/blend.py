@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from graphrec.models.dataset import first_measured
 from graphrec.models.pso_catboost import selection_transform
 from graphrec.models.ranking import rank_choices
 
@@ -68,7 +69,7 @@ def blend_regret(
             alpha=alpha,
             n_samples=n_samples,
         )
-        out[i] = regret[i, int(r.order[0])]
+        out[i] = regret[i, first_measured(r.order, regret[i])]
     return out
 
 

@@ -294,12 +294,20 @@ def _load_model(info: dict[str, Any], model_root: str | os.PathLike[str] | None)
         return None
 
 
-def regret_matrix(log_latency_ms: np.ndarray, deployable: np.ndarray) -> np.ndarray:
+def regret_matrix(
+    log_latency_ms: np.ndarray, deployable: np.ndarray, *, unmeasured: str = "nan"
+) -> np.ndarray:
     """Latency regret ``lat(c)/lat(best) - 1`` of choosing each candidate, per sample.
 
-    A candidate that failed (or has no latency) costs the regret of the slowest candidate
-    that ran, or 1.0 when that is smaller; samples where nothing ran get all zeros.
+    A candidate that failed (or ran without a latency) costs the regret of the slowest
+    candidate that ran, or 1.0 when that is smaller; samples where nothing ran get all
+    zeros. A candidate that was never measured for a sample (``deployable`` is NaN: the
+    campaign did not run it there) is NaN with ``unmeasured="nan"`` (its regret is unknown;
+    see :func:`masked_argmax` and :func:`first_measured`), or costs the failure penalty
+    with ``unmeasured="penalty"``.
     """
+    if unmeasured not in ("nan", "penalty"):
+        raise ValueError(f"unmeasured must be 'nan' or 'penalty', got {unmeasured!r}")
     lat = np.where(deployable == 1, log_latency_ms, np.nan)
     best = np.nanmin(np.where(np.isnan(lat), np.inf, lat), axis=1, keepdims=True)
     ratio = np.exp(lat - best) - 1.0
@@ -307,4 +315,28 @@ def regret_matrix(log_latency_ms: np.ndarray, deployable: np.ndarray) -> np.ndar
     penalty = np.maximum(worst, 1.0)
     out = np.where(np.isnan(ratio), penalty, ratio)
     out[~np.isfinite(best[:, 0])] = 0.0
+    if unmeasured == "nan":
+        out[np.isnan(deployable)] = np.nan
     return out
+
+
+def masked_argmax(scores: np.ndarray, regret: np.ndarray) -> np.ndarray:
+    """Per row, the highest-scoring candidate among those with a known regret, ``[N]``.
+
+    Scoring a choice needs its measurement, so an evaluation picks among the measured
+    candidates of each sample (rows with nothing measured pick the plain argmax).
+    """
+    s = np.where(np.isnan(regret), -np.inf, np.asarray(scores, dtype=np.float64))
+    pick = np.argmax(s, axis=1)
+    none = np.isnan(regret).all(axis=1)
+    if none.any():
+        pick[none] = np.argmax(np.asarray(scores)[none], axis=1)
+    return np.asarray(pick, dtype=np.int64)
+
+
+def first_measured(order: Sequence[int] | np.ndarray, regret_row: np.ndarray) -> int:
+    """The first candidate of a ranking ``order`` whose regret is known (else the first)."""
+    for c in order:
+        if not np.isnan(regret_row[int(c)]):
+            return int(c)
+    return int(order[0])

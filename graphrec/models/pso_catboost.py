@@ -189,7 +189,10 @@ class PSOWCatBoostClassifier:
             )
         self.n_classes_ = regret.shape[1]
         self.n_features_in_ = X.shape[1]
-        y = np.argmin(regret, axis=1)
+        if np.isnan(regret).all(axis=1).any():
+            raise ValueError("every sample needs the regret of at least one candidate")
+        # NaN = candidate not measured for that sample: never its label, no weight.
+        y = np.nanargmin(regret, axis=1)
         self.classes_ = np.unique(y)
         sw = self._sample_weights(regret)
         params = {
@@ -232,7 +235,7 @@ class PSOWCatBoostClassifier:
     def _sample_weights(self, regret: np.ndarray) -> np.ndarray:
         if self.weighting == "none":
             return np.ones(len(regret))
-        at_stake = 1.0 + np.mean(np.minimum(regret, self.max_sample_weight), axis=1)
+        at_stake = 1.0 + np.nanmean(np.minimum(regret, self.max_sample_weight), axis=1)
         w = np.minimum(at_stake / at_stake.mean(), self.max_sample_weight)
         return np.asarray(w, dtype=np.float64)
 
@@ -340,7 +343,7 @@ class PSOWCatBoostClassifier:
                 out = []
                 for val in masks:
                     m = self._fit_one(X[~val], y[~val], sw[~val], mult, prm)
-                    choice = self._choose(m, y[~val], X[val])
+                    choice = self._choose(m, y[~val], X[val], regret[val])
                     picked = regret[val][np.arange(val.sum()), choice]
                     out.append(float(np.mean(selection_transform(picked, self.selection_loss))))
                 cache[key] = np.asarray(out)
@@ -388,12 +391,19 @@ class PSOWCatBoostClassifier:
         mult, prm = decode(chosen)
         return mult, prm, float(fold_costs(chosen).mean())
 
-    def _choose(self, model: Any, y_train: np.ndarray, X: np.ndarray) -> np.ndarray:
+    def _choose(
+        self, model: Any, y_train: np.ndarray, X: np.ndarray, regret: np.ndarray
+    ) -> np.ndarray:
+        """Validation choices, among the candidates measured for each sample."""
+        from graphrec.models.dataset import masked_argmax
+
+        scores = np.zeros((len(X), self.n_classes_))
         if model is None:
-            return np.full(len(X), int(np.bincount(y_train).argmax()))
-        proba = model.predict_proba(X)
-        labels = np.asarray(model.classes_).astype(np.int64)
-        return np.asarray(labels[np.argmax(proba, axis=1)], dtype=np.int64)
+            scores[:, int(np.bincount(y_train).argmax())] = 1.0
+        else:
+            labels = np.asarray(model.classes_).astype(np.int64)
+            scores[:, labels] = model.predict_proba(X)
+        return masked_argmax(scores, regret)
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

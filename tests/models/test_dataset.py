@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from graphrec.errors import BenchStoreError
-from graphrec.models.dataset import RecDataset, family_of, regret_matrix
+from graphrec.models.dataset import (
+    RecDataset,
+    family_of,
+    first_measured,
+    masked_argmax,
+    regret_matrix,
+)
 
 
 def test_from_store_shapes_and_targets(rec_dataset: RecDataset) -> None:
@@ -40,6 +46,26 @@ def test_regret_matrix() -> None:
     r = regret_matrix(lat, dep)
     np.testing.assert_allclose(r[0], [0.0, 1.0, 1.0])  # failed: max(worst, 1)
     np.testing.assert_allclose(r[1], [1.0, 0.0, 3.0])
+
+
+def test_regret_matrix_unmeasured() -> None:
+    lat = np.log(np.array([[1.0, 2.0, np.nan, np.nan]]))
+    dep = np.array([[1, 1, 0, np.nan]])
+    r = regret_matrix(lat, dep)  # default: an unmeasured candidate's regret is unknown
+    np.testing.assert_allclose(r[0, :3], [0.0, 1.0, 1.0])
+    assert np.isnan(r[0, 3])
+    r = regret_matrix(lat, dep, unmeasured="penalty")
+    np.testing.assert_allclose(r[0], [0.0, 1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="unmeasured"):
+        regret_matrix(lat, dep, unmeasured="zero")
+
+
+def test_picks_skip_unmeasured() -> None:
+    regret = np.array([[np.nan, 0.5, 0.0], [0.0, np.nan, 2.0], [np.nan, np.nan, np.nan]])
+    scores = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1]])
+    assert masked_argmax(scores, regret).tolist() == [1, 0, 1]
+    assert first_measured([0, 2, 1], regret[0]) == 2
+    assert first_measured([1, 0], regret[2]) == 1
 
 
 def test_family_of() -> None:

@@ -154,3 +154,22 @@ def test_selection_loss_checked_and_recorded() -> None:
     assert raw.pso_fold_costs_ is not None and log.pso_fold_costs_ is not None
     # Same folds, same heuristic point: the log costs are log1p of nothing larger.
     assert max(log.pso_fold_costs_["heuristic"]) <= max(raw.pso_fold_costs_["heuristic"]) + 1e-12
+
+
+def test_unmeasured_candidates_are_never_labels() -> None:
+    """NaN regret = not measured for that sample: fit works, labels come from the rest."""
+    X, regret, groups = _data()
+    truth = regret.argmin(axis=1)
+    regret = regret.copy()
+    regret[::3, 2] = np.nan  # candidate 2 measured on two thirds of the samples only
+    regret[1::3, 0] = np.nan
+    clf = PSOWCatBoostClassifier(weighting="pso", seed=0, **FAST).fit(X, regret, groups)
+    assert clf.pso_cost_ is not None and np.isfinite(clf.pso_cost_)
+    proba = clf.predict_proba(X)
+    assert proba.shape == regret.shape
+    # Where the true best was measured, the head still finds it most of the time.
+    measured = ~np.isnan(regret[np.arange(len(truth)), truth])
+    assert np.mean(proba.argmax(axis=1)[measured] == truth[measured]) > 0.6
+    regret[0] = np.nan
+    with pytest.raises(ValueError, match="at least one candidate"):
+        PSOWCatBoostClassifier(**FAST).fit(X, regret, groups)
