@@ -33,8 +33,11 @@ def fit_recommender(
     alpha: float | str = 0.5,
     inner_folds: int = 3,
     seed: int = 0,
+    latency_gbdt_params: Mapping[str, Any] | None = None,
+    latency_weight: float = 0.5,
 ) -> Any:
-    """Fit MEDN and the head on ``dataset`` and return a :class:`Recommender`.
+    """Fit MEDN, the pooled latency regressor and the head on ``dataset`` and return a
+    :class:`Recommender`.
 
     Args:
         dataset: Training samples.
@@ -46,10 +49,15 @@ def fit_recommender(
             :func:`graphrec.models.blend.fit_alpha`. Recorded in ``info["alpha_fit"]``.
         inner_folds: Folds for ``alpha="auto"``.
         seed: Seed of every random choice.
+        latency_gbdt_params: Keyword arguments of
+            :class:`~graphrec.models.latency_gbdt.PairLatencyRegressor`.
+        latency_weight: Weight of MEDN in the latency average (1: MEDN alone, no pooled
+            regressor is fitted).
     """
     import torch
 
     from graphrec.models.artefact import Recommender, head_features
+    from graphrec.models.latency_gbdt import PairLatencyRegressor
     from graphrec.models.medn import MEDNRegressor
     from graphrec.models.pso_catboost import PSOWCatBoostClassifier
 
@@ -89,7 +97,19 @@ def fit_recommender(
             "device_threshold": 0.5,
         },
     }
-    return Recommender(medn=medn, head=head, alpha=a, info=info)
+    if not 0.0 <= latency_weight <= 1.0:
+        raise ValueError(f"latency_weight must be in [0, 1], got {latency_weight!r}")
+    gbdt = None
+    if latency_weight < 1.0:
+        gbdt = PairLatencyRegressor(**{"seed": seed, **dict(latency_gbdt_params or {})}).fit(ds)
+    return Recommender(
+        medn=medn,
+        head=head,
+        alpha=a,
+        info=info,
+        latency_gbdt=gbdt,
+        latency_weight=latency_weight,
+    )
 
 
 def _fit_alpha_oof(

@@ -6,7 +6,12 @@ An artefact is a folder:
   the statistics used to warn about inputs far from the training data, and the sha256
   of every other file;
 * ``medn.pt``: a dict of tensors only, read with ``torch.load(weights_only=True)``;
-* ``head.cbm``: the CatBoost model in CatBoost's own binary format.
+* ``head.cbm``: the CatBoost model in CatBoost's own binary format;
+* ``latency_gbdt_*.cbm``: the pooled latency / cold-start regressors
+  (:mod:`graphrec.models.latency_gbdt`), when the artefact has them.
+
+Latency is an ensemble: the log-latency of MEDN and of the pooled regressor, averaged
+with weight ``latency_weight`` on MEDN.
 
 Nothing is unpickled: loading checks every checksum first and refuses a folder whose
 files do not match (:class:`graphrec.errors.ArtefactError`).
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from graphrec.errors import ArtefactError
+from graphrec.models.latency_gbdt import PairLatencyRegressor
 from graphrec.models.medn import MEDNPrediction, MEDNRegressor
 from graphrec.models.pso_catboost import PSOWCatBoostClassifier
 
@@ -66,12 +72,16 @@ class Recommender:
         head: The best-choice classifier.
         alpha: Weight of the head in the ranking (see :mod:`graphrec.models.ranking`).
         info: Training summary and out-of-distribution statistics (JSON-able).
+        latency_gbdt: The pooled per-pair latency regressor (optional).
+        latency_weight: Weight of MEDN in the log-latency average (1 = MEDN alone).
     """
 
     medn: MEDNRegressor
     head: PSOWCatBoostClassifier
     alpha: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)
+    latency_gbdt: PairLatencyRegressor | None = None
+    latency_weight: float = 0.5
 
     @property
     def candidates(self) -> list[str]:
@@ -81,12 +91,41 @@ class Recommender:
     def predict(
         self, hetero: Sequence[Any], graph_features: np.ndarray, device_features: np.ndarray
     ) -> tuple[MEDNPrediction, np.ndarray]:
-        """MEDN outputs and the head's ``P(fastest)`` ``[N, C]`` for raw inputs."""
+        """Latency-model outputs and the head's ``P(fastest)`` ``[N, C]`` for raw inputs.
+
+        The returned prediction is MEDN's, with log-latency and cold start averaged with
+        the pooled regressor's when the artefact has one (see :meth:`blend_latency`).
+        """
         pred = self.medn.predict_arrays(hetero, graph_features, device_features)
         proba = self.head.predict_proba(
             head_features(graph_features, pred.embedding, device_features)
         )
-        return pred, proba
+        return self.blend_latency(pred, graph_features, device_features), proba
+
+    def blend_latency(
+        self, pred: MEDNPrediction, graph_features: np.ndarray, device_features: np.ndarray
+    ) -> MEDNPrediction:
+        """MEDN's prediction with latency and cold start averaged (in log space) with the
+        pooled regressor's; the latency error becomes ``sqrt((s_medn^2 + s_gbdt^2) / 2)``,
+        an upper bound of the average's error whatever the two errors' correlation."""
+        gb = self.latency_gbdt
+        if gb is None or self.latency_weight >= 1.0:
+            return pred
+        w = float(self.latency_weight)
+        lat_g, cold_g = gb.predict_arrays(graph_features, device_features)
+        cold = np.where(
+            np.isnan(cold_g), pred.log_cold_start_ms, w * pred.log_cold_start_ms + (1 - w) * cold_g
+        )
+        s_m = np.asarray(pred.log_latency_sigma, dtype=np.float64)
+        s_g = gb.log_latency_sigma
+        sigma = np.sqrt(w * s_m**2 + (1 - w) * s_g**2) if w > 0 else s_g
+        return MEDNPrediction(
+            log_latency_ms=w * pred.log_latency_ms + (1 - w) * lat_g,
+            log_latency_sigma=sigma,
+            log_cold_start_ms=cold,
+            p_deployable=pred.p_deployable,
+            embedding=pred.embedding,
+        )
 
     # ------------------------------------------------------------------ ood
     def distance_warnings(
@@ -97,14 +136,14 @@ class Recommender:
         ood = self.info.get("ood")
         if not ood:
             return out
-        from graphrec.graph import GRAPH_FEATURE_NAMES
+        from graphrec.models.features import model_feature_names
 
         lo = np.asarray(ood["graph_lo"])
         hi = np.asarray(ood["graph_hi"])
         span = np.maximum(hi - lo, 1e-6)
         gf = np.asarray(graph_features, dtype=np.float64).ravel()
         far = np.flatnonzero((gf < lo - 0.5 * span) | (gf > hi + 0.5 * span))
-        names = list(GRAPH_FEATURE_NAMES)
+        names = list(model_feature_names())
         if len(far):
             out.append(
                 "the model is outside the training data on "
@@ -135,6 +174,10 @@ class Recommender:
         torch.save(tensors, out / "medn.pt")
         head_meta = self.head.save(out, "head")
         files = ["medn.pt"] + ([head_meta["file"]] if head_meta["file"] else [])
+        gbdt_meta = None
+        if self.latency_gbdt is not None:
+            gbdt_meta = self.latency_gbdt.save(out)
+            files += list(gbdt_meta["files"].values())
         meta = {
             "format_version": ARTEFACT_FORMAT_VERSION,
             "graphrec_version": graphrec.__version__,
@@ -143,6 +186,9 @@ class Recommender:
             "alpha": self.alpha,
             "medn": medn_meta,
             "head": head_meta,
+            "latency_gbdt": gbdt_meta,
+            "latency_weight": self.latency_weight,
+            "feature_names": self._feature_names(),
             "info": self.info,
             "sha256": {f: _sha256(out / f) for f in files},
         }
@@ -184,9 +230,35 @@ class Recommender:
             tensors = torch.load(root / "medn.pt", map_location="cpu", weights_only=True)
             medn = MEDNRegressor.from_state(meta["medn"], tensors)
             head = PSOWCatBoostClassifier.load(root, meta["head"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            gbdt = (
+                PairLatencyRegressor.load(root, meta["latency_gbdt"])
+                if meta.get("latency_gbdt")
+                else None
+            )
+        except (KeyError, RuntimeError, ValueError, TypeError, OSError) as exc:
             raise ArtefactError(root, f"cannot rebuild the models ({exc})") from None
-        return cls(medn=medn, head=head, alpha=float(meta.get("alpha", 0.5)), info=meta["info"])
+        want = cls._feature_names()
+        if meta.get("feature_names") != want:
+            raise ArtefactError(
+                mp,
+                "trained on other model features than this graphrec computes "
+                f"({len(meta.get('feature_names') or [])} vs {len(want)}); retrain it",
+            )
+        return cls(
+            medn=medn,
+            head=head,
+            alpha=float(meta.get("alpha", 0.5)),
+            info=meta["info"],
+            latency_gbdt=gbdt,
+            latency_weight=float(meta.get("latency_weight", 1.0)),
+        )
+
+    @staticmethod
+    def _feature_names() -> list[str]:
+        from graphrec.device import DeviceProfile
+        from graphrec.models.features import model_feature_names
+
+        return [*model_feature_names(), *DeviceProfile.feature_names()]
 
 
 def _json_default(o: Any) -> Any:
