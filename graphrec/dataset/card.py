@@ -62,6 +62,10 @@ def card_figures(meas: Any) -> dict[str, Any]:
             str(k): int(v)
             for k, v in meas.groupby("family", observed=True)["model_sha256"].nunique().items()
         },
+        "models_per_runtime": {
+            str(k): int(v)
+            for k, v in meas.groupby("runtime", observed=True)["model_sha256"].nunique().items()
+        },
         "rows_per_runtime_device": {
             f"{r} @ {d}": int(n)
             for (r, d), n in meas.groupby(["runtime", "device_id"], observed=True).size().items()
@@ -121,9 +125,22 @@ def card_figures(meas: Any) -> dict[str, Any]:
             }
         return res
 
+    # Settings where every runtime of the dataset was attempted (a row of any status): the
+    # campaign may measure costly runtimes on a subset of the models only.
+    attempted = meas.groupby(["model_sha256", "device_id"], observed=True)["runtime"].nunique()
+    n_rt = meas["runtime"].nunique()
+    full = {k for k, v in attempted.items() if v == n_rt}
+    in_full = [
+        (m, d) in full for m, d in zip(winners["model_sha256"], winners["device_id"], strict=True)
+    ]
+    winners_full = winners[np.asarray(in_full, dtype=bool)] if len(winners) else winners
     out["fragmentation"] = {
         "settings": len(winners),
         "overall": shares(winners, None),
+        "full_coverage": {
+            "settings": len(winners_full),
+            "overall": shares(winners_full, None),
+        },
         "by_family": shares(winners, ["family"]),
         "by_threads": shares(winners, ["threads"]),
         "distinct_winners_per_family": {
@@ -219,6 +236,10 @@ def render_card(figures: dict[str, Any], meta: dict[str, Any]) -> str:
         "|---|---|",
     ]
     lines += [f"| {f} | {n} |" for f, n in sorted(figures["counts"]["models_per_family"].items())]
+    per_rt = figures["counts"].get("models_per_runtime") or {}
+    if per_rt:
+        lines += ["", "### Models measured per runtime", "", "| runtime | models |", "|---|---|"]
+        lines += [f"| {r} | {n} |" for r, n in sorted(per_rt.items())]
     lines += ["", "### Status per runtime", ""]
     statuses = sorted({s for v in figures["status_by_runtime"].values() for s in v})
     lines += ["| runtime | " + " | ".join(statuses) + " |", "|---" * (len(statuses) + 1) + "|"]
@@ -258,6 +279,13 @@ def render_card(figures: dict[str, Any], meta: dict[str, Any]) -> str:
         + " | ".join(_pct(fr["overall"].get(r)) for r in runtimes)
         + " |",
     ]
+    fc = fr.get("full_coverage") or {}
+    if fc.get("settings") and fc["settings"] != fr["settings"]:
+        lines.append(
+            f"| all, every runtime attempted | {fc['settings']} | "
+            + " | ".join(_pct(fc["overall"].get(r)) for r in runtimes)
+            + " |"
+        )
     for t, v in sorted(fr["by_threads"].items()):
         lines.append(
             f"| threads={t} | {v['settings']} | "
