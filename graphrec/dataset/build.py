@@ -54,6 +54,7 @@ MEASUREMENT_COLUMNS: tuple[str, ...] = (
     "max_abs_err",
     "max_rel_err",
     "rel_l2_err",
+    "wall_s",
     "harness_version",
     "created_at",
 )
@@ -183,7 +184,7 @@ def build_dataset(
     out_dir.mkdir(parents=True, exist_ok=True)
     versions = (
         meas.groupby("runtime", observed=True)["runtime_version"]
-        .agg(lambda v: sorted({str(x) for x in v if x}))
+        .agg(lambda v: sorted({str(x) for x in v if isinstance(x, str) and x}))
         .to_dict()
     )
     meta = {

@@ -133,7 +133,9 @@ class RecDataset:
         """Read one or more results stores (read-only) into a dataset.
 
         Args:
-            paths: SQLite stores written by ``graphrec bench``.
+            paths: SQLite stores written by ``graphrec bench``, or dataset folders
+                written by ``graphrec dataset build`` (their models are looked up in
+                ``model_root`` as ``<model_id>.onnx``).
             candidates: Keep only these candidate ids (default: every id in the stores).
             min_candidates: Drop samples with fewer measured candidates than this.
             model_root: Where to look for model files whose stored path no longer exists
@@ -239,11 +241,45 @@ class RecDataset:
         )
 
 
+def _read_dataset_folder(
+    path: Path,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Rows, models and devices of a dataset folder (``graphrec dataset build``).
+
+    Model paths are ``<model_id>.onnx``: pass the regenerated zoo as ``model_root``.
+    """
+    from graphrec.dataset.build import load_dataset
+    from graphrec.errors import DatasetError
+
+    try:
+        meas, models_df, meta = load_dataset(path)
+    except DatasetError as exc:
+        raise BenchStoreError(path, str(exc)) from None
+    cols = ["model_sha256", "candidate_id", "device_id", "status", "p50_ms", "cold_start_ms"]
+    frame = meas[[*cols, "wall_s"]] if "wall_s" in meas.columns else meas[cols].assign(wall_s=0.0)
+    frame = frame.astype(object).where(frame.notna(), None)
+    rows = frame.to_dict("records")
+    models: dict[str, dict[str, Any]] = {}
+    for rec in models_df.to_dict("records"):
+        inputs = json.loads(rec.get("inputs_json") or "[]")
+        models[str(rec["model_sha256"])] = {
+            "name": rec.get("model_id"),
+            "path": f"{rec.get('model_id')}.onnx",
+            "spec": {
+                "input_names": [i.get("name") for i in inputs],
+                "input_shapes": [i.get("shape") for i in inputs],
+            },
+        }
+    return rows, models, dict(meta.get("devices", {}))
+
+
 def _read_store(
     path: Path,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     import sqlite3
 
+    if path.is_dir() and (path / "measurements.parquet").is_file():
+        return _read_dataset_folder(path)
     if not path.is_file():
         raise BenchStoreError(path, "no such results store")
     try:

@@ -323,9 +323,11 @@ class PSOWCatBoostClassifier:
         rng = np.random.default_rng(self.seed)
         masks = self._inner_folds(len(y), groups)
         k = len(self.classes_)
-        # Dimensions: log2 class multipliers, depth, log10 lr, log10 l2.
+        # Dimensions: log2 class multipliers, depth, log10 lr, log10 l2. Depth stops at 6:
+        # deeper oblivious trees overfit a few hundred samples and each level doubles the
+        # cost of every particle's fits.
         lo = np.array([-2.0] * k + [3.0, -2.0, 0.0])
-        hi = np.array([2.0] * k + [8.0, -0.5, 1.5])
+        hi = np.array([2.0] * k + [6.0, -0.5, 1.5])
 
         def decode(p: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
             return 2.0 ** p[:k], {

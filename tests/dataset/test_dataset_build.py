@@ -156,3 +156,23 @@ def test_cli_info_and_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["dataset", "card", "--data", str(ds), "--out", str(tmp_path / "card.md")]) == 0
     assert (tmp_path / "dataset_fragmentation.svg").is_file()
     assert main(["dataset", "info", "--data", str(tmp_path / "empty")]) == 1
+
+
+def test_dataset_folder_reads_like_its_store(tmp_path: Path) -> None:
+    """The recommender trains from a dataset folder as from the store it was built from."""
+    from graphrec.models.dataset import _read_dataset_folder, _read_store
+
+    store = _store(tmp_path / "s.sqlite")
+    build_dataset([store], [_zoo(tmp_path / "zoo")], tmp_path / "ds")
+    rows, models, devices = _read_dataset_folder(tmp_path / "ds")
+    srows, _smodels, sdevices = _read_store(store)
+    traced = [r for r in srows if r["model_sha256"] in models]
+    assert len(rows) == len(traced) == len(srows) - 1  # the untraced row is dropped
+
+    def key(r: dict[str, object]) -> tuple[str, ...]:
+        return (str(r["model_sha256"]), str(r["candidate_id"]), str(r["status"]), str(r["p50_ms"]))
+
+    assert sorted(map(key, rows)) == sorted(map(key, traced))
+    assert models["a" * 64]["path"] == "resnet-s0.onnx"
+    assert devices == sdevices
+    assert _read_store(tmp_path / "ds")[0] == rows
