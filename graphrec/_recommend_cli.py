@@ -145,7 +145,13 @@ def register(subparsers: Any) -> None:
         description="Fit MEDN and the PSO-W-CatBoost head on 'graphrec bench' results "
         "and write an artefact folder (meta.json, medn.pt, head.cbm).",
     )
-    t.add_argument("--data", nargs="+", required=True, metavar="STORE", help="results stores (SQLite) or dataset folders (graphrec dataset build)")
+    t.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        metavar="STORE",
+        help="results stores (SQLite) or dataset folders (graphrec dataset build)",
+    )
     t.add_argument("--out", required=True, help="artefact folder to write")
     t.add_argument("--candidates", nargs="+", default=None, help="restrict to these ids")
     t.add_argument("--epochs", type=int, default=120, help="MEDN epochs (120)")
