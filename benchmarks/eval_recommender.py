@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 proba[k],
                 p_te.p_deployable[k],
                 alpha=rec.alpha,
+                log_relative_sigma=b_te.log_latency_rel_sigma,
             )
             chosen["graphrec"][i] = first_measured(r.order, regret[i])
             ndcg["graphrec"][i] = ndcg3(r.order, rel[i])
@@ -244,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                     b_te.log_latency_sigma,
                     proba[k],
                     p_te.p_deployable[k],
+                    log_relative_sigma=b_te.log_latency_rel_sigma,
                     **kw,
                 )
                 chosen[name][i] = first_measured(ra.order, regret[i])

@@ -11,12 +11,20 @@ from typing import Any
 from graphrec._core import __version__
 from graphrec.errors import GraphRecError
 
-__all__ = ["DeviceProfile", "GraphRecError", "Recommendation", "__version__", "recommend"]
+__all__ = [
+    "DeviceProfile",
+    "GraphRecError",
+    "Recommendation",
+    "__version__",
+    "recommend",
+    "verify",
+]
 
 # Public names imported on first access (module-level __getattr__, PEP 562).
 _LAZY = {
     "recommend": "graphrec.api",
     "Recommendation": "graphrec.api",
+    "verify": "graphrec.api",
     "DeviceProfile": "graphrec.device",
 }
 

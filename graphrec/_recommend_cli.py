@@ -30,6 +30,14 @@ def _recommend(args: argparse.Namespace) -> int:
             dim_values=dims or None,
             artefact=args.artefact,
         )
+    if args.verify:
+        from graphrec.api import verify
+
+        print(
+            f"measuring the top {args.verify} choices on this machine (graphrec bench)...",
+            file=sys.stderr,
+        )
+        verify(rec, args.verify, db=args.verify_db)
     if args.json:
         print(rec.to_json())
         return 0
@@ -50,9 +58,12 @@ def render(rec: Any, console: Any) -> None:
         table.add_column(col, justify="right")
     table.add_column("deployable", justify="right")
     table.add_column("cold start ms", justify="right")
+    measured = [c for c in rec.choices if c.measured_status is not None]
+    if measured:
+        table.add_column("measured ms", justify="right")
     for c in rec.choices:
         loss = "-" if c.expected_loss is None else f"{100 * c.expected_loss:+.0f} %"
-        table.add_row(
+        cells = [
             str(c.rank),
             c.candidate_id,
             f"{c.latency_ms:.3g} ({c.latency_low_ms:.3g}-{c.latency_high_ms:.3g})",
@@ -60,9 +71,29 @@ def render(rec: Any, console: Any) -> None:
             loss,
             f"{'yes' if c.deployable else 'no'} ({c.p_deployable:.2f})",
             f"{c.cold_start_ms:.3g}",
-        )
+        ]
+        if measured:
+            if c.measured_ms is not None:
+                cells.append(f"{c.measured_ms:.3g}")
+            else:
+                cells.append(c.measured_status or "")
+        table.add_row(*cells)
     console.print(table)
     console.print(f"recommended: [bold]{rec.best.candidate_id}[/bold]")
+    ran = [c for c in measured if c.measured_ms is not None]
+    if ran:
+        fastest = min(ran, key=lambda c: c.measured_ms or 0.0)
+        first = measured[0]
+        if first.measured_ms is not None:
+            loss = first.measured_ms / (fastest.measured_ms or 1.0) - 1.0
+            verdict = (
+                "the recommendation was the fastest of them"
+                if fastest is first
+                else f"the recommendation was {100 * loss:.0f} % slower than {fastest.candidate_id}"
+            )
+        else:
+            verdict = f"the recommendation did not run ({first.measured_status})"
+        console.print(f"measured {len(measured)} choices on this machine: {verdict}")
     for w in rec.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
@@ -114,7 +145,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "recommend",
         help="rank deployment choices for an ONNX model on a device",
-        description="Predict, for every deployment candidate, the latency (with a 90 %% "
+        description="Predict, for every deployment candidate, the latency (with a 90 % "
         "interval), the probability of being fastest, the expected latency loss against "
         "the best choice, deployability and cold start.",
     )
@@ -137,6 +168,14 @@ def register(subparsers: Any) -> None:
         help="explicit input shape (repeatable)",
     )
     p.add_argument("--dim", action="append", metavar="NAME=V", help="symbolic dim value")
+    p.add_argument(
+        "--verify",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also measure the top K choices on this machine with the harness (--device auto)",
+    )
+    p.add_argument("--verify-db", default=None, help="results store for --verify's rows")
     p.set_defaults(func=_recommend)
 
     t = subparsers.add_parser(

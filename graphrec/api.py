@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from graphrec.device import DeviceProfile
     from graphrec.models.artefact import Recommender
 
-__all__ = ["ARTEFACT_ENV", "Choice", "Recommendation", "load_artefact", "recommend"]
+__all__ = ["ARTEFACT_ENV", "Choice", "Recommendation", "load_artefact", "recommend", "verify"]
 
 #: Environment variable naming the default artefact folder.
 ARTEFACT_ENV = "GRAPHREC_ARTEFACT"
@@ -52,6 +52,9 @@ class Choice:
         p_deployable: Probability the choice runs the model with correct outputs.
         deployable: Whether the choice is predicted to run the model at all.
         cold_start_ms: Predicted cold start (load + first run).
+        measured_ms: Median warm latency measured by :func:`verify` on this machine
+            (``None`` when not measured or it failed).
+        measured_status: The harness status of that measurement (``None`` if not run).
     """
 
     rank: int
@@ -64,6 +67,8 @@ class Choice:
     p_deployable: float
     deployable: bool
     cold_start_ms: float
+    measured_ms: float | None = None
+    measured_status: str | None = None
 
     @property
     def runtime(self) -> str:
@@ -234,6 +239,9 @@ def recommend(
         proba[0, keep],
         pred.p_deployable[0, keep],
         alpha=rec.alpha,
+        log_relative_sigma=None
+        if pred.log_latency_rel_sigma is None
+        else pred.log_latency_rel_sigma[keep],
     )
     cold = np.exp(np.clip(pred.log_cold_start_ms[0, keep], -30.0, 30.0))
     choices = []
@@ -267,3 +275,69 @@ def recommend(
         warnings=reasons,
         artefact=str(art_path),
     )
+
+
+def verify(
+    rec: Recommendation,
+    top: int = 3,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    config: Any = None,
+) -> Recommendation:
+    """Measure the ``top`` recommended choices on this machine with the real harness.
+
+    Fills :attr:`Choice.measured_ms` / :attr:`Choice.measured_status` of those choices
+    (in place) and returns ``rec``. The model is measured with the recommendation's own
+    input shapes, so predictions and measurements are for the same inputs.
+
+    Args:
+        rec: A recommendation for this machine (``device_profile="auto"``).
+        top: How many choices, best first.
+        db: Results store to keep the rows in (default: a temporary one).
+        config: :class:`graphrec.bench.protocol.MeasureConfig` (default settings).
+
+    Raises:
+        DeviceProfileError: ``rec`` is for another device: it cannot be measured here.
+    """
+    import re
+    import tempfile
+
+    from graphrec.bench.harness import run_campaign
+    from graphrec.bench.store import ResultStore
+    from graphrec.errors import DeviceProfileError
+
+    here = _detected()
+    if rec.device_id != here.device_id:
+        raise DeviceProfileError(
+            rec.device_id,
+            f"the recommendation is for this device, but this machine is {here.device_id}: "
+            "verify measures on this machine only",
+        )
+    chosen = rec.choices[: max(int(top), 0)]
+    if not chosen:
+        return rec
+    ids = [c.candidate_id for c in chosen]
+    threads = sorted({int(m.group(1)) for i in ids if (m := re.search(r"threads=(\d+)", i))} or {1})
+    with tempfile.TemporaryDirectory(prefix="graphrec-verify-") as tmp:
+        path = Path(db) if db is not None else Path(tmp) / "verify.sqlite"
+        with ResultStore(path) as store:
+            rows = run_campaign(
+                [rec.model_path],
+                store=store,
+                device=here,
+                patterns=ids,
+                threads=threads,
+                config=config,
+                resume=False,
+                input_shapes=rec.input_shapes,
+            )
+    by_id = {str(r.get("candidate_id")): r for r in rows}
+    for c in chosen:
+        row = by_id.get(c.candidate_id)
+        if row is None:
+            c.measured_status = "unavailable"
+            continue
+        c.measured_status = str(row.get("status"))
+        p50 = row.get("p50_ms")
+        c.measured_ms = float(p50) if c.measured_status == "ok" and p50 is not None else None
+    return rec

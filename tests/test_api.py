@@ -21,6 +21,7 @@ from graphrec.device import DeviceProfile
 from graphrec.errors import (
     ArtefactError,
     CandidateSpecError,
+    DeviceProfileError,
     ModelLoadError,
     OutOfDistributionWarning,
 )
@@ -112,6 +113,35 @@ def test_cli_recommend(
     assert "recommended:" in capsys.readouterr().out
     assert main(["recommend", model, "--artefact", str(rec_artefact / "nope")]) == 1
     assert "graphrec train" in capsys.readouterr().err
+
+
+def test_verify_measures_the_top_choices(
+    rec_artefact: Path, rec_models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify() runs the real harness on the recommended choices, with the same shapes."""
+    from graphrec.bench.store import ResultStore
+
+    rec = graphrec.recommend(rec_models_dir / "mlp-s0.onnx", artefact=rec_artefact)
+    db = tmp_path / "verify.sqlite"
+    assert graphrec.verify(rec, 2, db=db) is rec
+    top = rec.choices[:2]
+    assert all(c.measured_status == "ok" and (c.measured_ms or 0) > 0 for c in top)
+    assert all(c.measured_status is None for c in rec.choices[2:])
+    with ResultStore(db) as store:
+        rows = store.rows()
+    assert sorted(r["candidate_id"] for r in rows) == sorted(c.candidate_id for c in top)
+    assert json.loads(rec.to_json())["choices"][0]["measured_ms"] == top[0].measured_ms
+    model = str(rec_models_dir / "mlp-s0.onnx")
+    assert main(["recommend", model, "--artefact", str(rec_artefact), "--verify", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "measured ms" in out and "measured 1 choices on this machine" in out
+    # Another device's recommendation cannot be measured here.
+    phone = DeviceProfile(name="phone", source="spec-sheet", arch="aarch64", cpu_model="A55")
+    other = graphrec.recommend(
+        model, phone.save(tmp_path / "phone.json"), artefact=rec_artefact, top_k=1
+    )
+    with pytest.raises(DeviceProfileError, match="this machine only"):
+        graphrec.verify(other, 1)
 
 
 def test_cli_train(rec_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

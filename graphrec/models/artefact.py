@@ -118,13 +118,19 @@ class Recommender:
         )
         s_m = np.asarray(pred.log_latency_sigma, dtype=np.float64)
         s_g = gb.log_latency_sigma
-        sigma = np.sqrt(w * s_m**2 + (1 - w) * s_g**2) if w > 0 else s_g
+        r_m = (
+            np.asarray(pred.log_latency_rel_sigma, dtype=np.float64)
+            if pred.log_latency_rel_sigma is not None
+            else s_m
+        )
+        r_g = gb.log_latency_rel_sigma
         return MEDNPrediction(
             log_latency_ms=w * pred.log_latency_ms + (1 - w) * lat_g,
-            log_latency_sigma=sigma,
+            log_latency_sigma=np.sqrt(w * s_m**2 + (1 - w) * s_g**2),
             log_cold_start_ms=cold,
             p_deployable=pred.p_deployable,
             embedding=pred.embedding,
+            log_latency_rel_sigma=np.sqrt(w * r_m**2 + (1 - w) * r_g**2),
         )
 
     # ------------------------------------------------------------------ ood

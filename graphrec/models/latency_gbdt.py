@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphrec.errors import NotFittedError
+from graphrec.models.ranking import relative_sigma
 
 if TYPE_CHECKING:
     from graphrec.models.dataset import RecDataset
@@ -136,16 +137,19 @@ class PairLatencyRegressor:
             ok = ~np.isnan(y)
             if ok.sum() < 2:
                 continue
-            self.models_[target], self.sigma_[target], self.best_iterations_[target] = (
-                self._fit_target(frame[ok], y[ok], fam[ok], np.flatnonzero(ok))
+            model, sigma, iters, rel = self._fit_target(
+                frame[ok], y[ok], fam[ok], np.flatnonzero(ok)
             )
+            self.models_[target], self.best_iterations_[target] = model, iters
+            self.sigma_[target] = sigma
+            self.sigma_[f"{target}_rel"] = np.where(np.isfinite(rel), rel, sigma).tolist()
         if "latency" not in self.models_:
             raise ValueError("no measured latency to learn from")
         return self
 
     def _fit_target(
         self, frame: Any, y: np.ndarray, fam: np.ndarray, flat: np.ndarray
-    ) -> tuple[Any, list[float], int]:
+    ) -> tuple[Any, list[float], int, np.ndarray]:
         from catboost import CatBoostRegressor, Pool
 
         c = len(self.candidates_)
@@ -161,6 +165,7 @@ class PairLatencyRegressor:
         }
         iters = self.iterations
         sigma = np.full(c, np.nan)
+        rel = np.full(c, np.nan)
         names = sorted(set(fam))
         rng = np.random.default_rng(self.seed)
         n_hold = round(self.holdout_fraction * len(names))
@@ -183,11 +188,16 @@ class PairLatencyRegressor:
                     sigma[j] = float(np.sqrt(np.mean(r**2)))
             overall = float(np.sqrt(np.mean(resid**2)))
             sigma = np.where(np.isnan(sigma), overall, sigma)
+            rows = flat[va] // c
+            grid_rows = {int(r): k for k, r in enumerate(np.unique(rows))}
+            grid = np.full((len(grid_rows), c), np.nan)
+            grid[[grid_rows[int(r)] for r in rows], col] = resid
+            rel = relative_sigma(grid)
         model = CatBoostRegressor(iterations=iters, **kw)
         model.fit(Pool(frame, y, cat_features=cat))
         if np.isnan(sigma).all():
             sigma[:] = 0.3
-        return model, np.maximum(sigma, 0.02).tolist(), iters
+        return model, np.maximum(sigma, 0.02).tolist(), iters, rel
 
     # ------------------------------------------------------------------ predict
     def _check(self) -> None:
@@ -230,6 +240,12 @@ class PairLatencyRegressor:
         """Per-candidate RMS error of the log latency on the held-out families, ``[C]``."""
         self._check()
         return np.asarray(self.sigma_["latency"], dtype=np.float64)
+
+    @property
+    def log_latency_rel_sigma(self) -> np.ndarray:
+        """The part of that error not shared by a sample's candidates, ``[C]``."""
+        self._check()
+        return np.asarray(self.sigma_.get("latency_rel", self.sigma_["latency"]), dtype=np.float64)
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: str | Path, stem: str = "latency_gbdt") -> dict[str, Any]:

@@ -42,6 +42,9 @@ class MEDNPrediction:
         log_latency_ms: Predicted mean of ``log(p50 ms)``, ``[N, C]``.
         log_latency_sigma: Standard deviation of the log-latency error (from held-out
             residuals), ``[C]``.
+        log_latency_rel_sigma: The part of that error not shared by the sample's other
+            candidates (:func:`graphrec.models.ranking.relative_sigma`), ``[C]``, or
+            ``None`` when unknown.
         log_cold_start_ms: Predicted ``log(cold start ms)``, ``[N, C]``.
         p_deployable: Probability the candidate runs the model correctly, ``[N, C]``.
         embedding: The encoder's graph embedding, ``[N, E]``.
@@ -52,6 +55,7 @@ class MEDNPrediction:
     log_cold_start_ms: np.ndarray
     p_deployable: np.ndarray
     embedding: np.ndarray
+    log_latency_rel_sigma: np.ndarray | None = None
 
     @property
     def latency_ms(self) -> np.ndarray:
@@ -237,6 +241,10 @@ class MEDNRegressor:
         overall = float(np.sqrt(np.nanmean(resid**2))) if np.any(~np.isnan(resid)) else 0.3
         self.log_latency_sigma_ = np.where(np.isfinite(sig), sig, overall)
         self.log_latency_sigma_ = np.maximum(self.log_latency_sigma_, 0.02)
+        from graphrec.models.ranking import relative_sigma
+
+        rel = relative_sigma(resid)
+        self.log_latency_rel_sigma_ = np.where(np.isfinite(rel), rel, self.log_latency_sigma_)
         self.n_features_in_ = dataset.graph_features.shape[1] + dataset.device_features.shape[1]
         return self
 
@@ -257,6 +265,10 @@ class MEDNRegressor:
             log_cold_start_ms=cold,
             p_deployable=dep,
             embedding=emb,
+            log_latency_rel_sigma=np.asarray(
+                getattr(self, "log_latency_rel_sigma_", self.log_latency_sigma_),
+                dtype=np.float64,
+            ),
         )
 
     # ------------------------------------------------------------------ state
@@ -283,6 +295,7 @@ class MEDNRegressor:
             "lat_mean_",
             "cold_mean_",
             "log_latency_sigma_",
+            "log_latency_rel_sigma_",
         ):
             tensors[f"arr.{name}"] = torch.from_numpy(np.asarray(getattr(self, name)).copy())
         return meta, tensors

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RankedChoices", "rank_choices"]
+__all__ = ["RankedChoices", "rank_choices", "relative_sigma"]
 
 #: z of the two-sided 90 % interval.
 _Z90 = 1.6448536269514722
@@ -66,6 +66,36 @@ class RankedChoices:
     order: np.ndarray
 
 
+def relative_sigma(residuals: np.ndarray, min_sigma: float = 0.02) -> np.ndarray:
+    """Per-candidate RMS of the log-latency residuals after removing each sample's mean.
+
+    A latency model's error has a part shared by every candidate of a sample (the model
+    is heavier than its features say: every runtime is slower) and a part of its own.
+    Only the second changes which candidate is fastest and by how much, so it is what
+    the ranking's draws use; the interval of one candidate's latency uses the full error.
+
+    Args:
+        residuals: ``predicted - measured`` log latency, ``[N, C]``, NaN where unmeasured.
+        min_sigma: Floor of the result.
+
+    Returns:
+        ``[C]``; candidates without residuals (or samples with one measured candidate
+        only) get the RMS over all candidates.
+    """
+    r = np.asarray(residuals, dtype=np.float64)
+    counts = (~np.isnan(r)).sum(axis=1)
+    rows = counts >= 2
+    if not rows.any():
+        return np.full(r.shape[1], np.nan)
+    centred = r[rows] - np.nanmean(r[rows], axis=1, keepdims=True)
+    known = ~np.isnan(centred)
+    sq = np.where(known, centred**2, 0.0)
+    n = known.sum(axis=0)
+    overall = float(np.sqrt(sq.sum() / max(int(known.sum()), 1)))
+    out = np.where(n >= 3, np.sqrt(sq.sum(axis=0) / np.maximum(n, 1)), overall)
+    return np.maximum(out, min_sigma)
+
+
 def rank_choices(
     log_latency_ms: np.ndarray,
     log_latency_sigma: np.ndarray,
@@ -76,17 +106,27 @@ def rank_choices(
     n_samples: int = 2000,
     seed: int = 0,
     risk_aware: bool = True,
+    log_relative_sigma: np.ndarray | None = None,
 ) -> RankedChoices:
-    """Rank the candidates of one (model, device) pair; see the module docstring."""
+    """Rank the candidates of one (model, device) pair; see the module docstring.
+
+    ``log_latency_sigma`` sets the latency intervals; the draws that decide the fastest
+    candidate and the expected loss use ``log_relative_sigma`` when given (the error
+    not shared by all candidates of the sample, see :func:`relative_sigma`).
+    """
     mu = np.clip(np.asarray(log_latency_ms, dtype=np.float64), -30.0, 30.0)
     sig = np.maximum(np.asarray(log_latency_sigma, dtype=np.float64), 1e-6)
+    sig_draw = sig
+    if log_relative_sigma is not None:
+        rel = np.asarray(log_relative_sigma, dtype=np.float64)
+        sig_draw = np.where(np.isfinite(rel), np.maximum(rel, 1e-6), sig)
     p_dep = np.asarray(p_deployable, dtype=np.float64)
     dep = p_dep >= 0.5
     if not dep.any():
         dep = p_dep >= p_dep.max()
     c = len(mu)
     rng = np.random.default_rng(seed)
-    logs = mu + sig * rng.standard_normal((n_samples, c))
+    logs = mu + sig_draw * rng.standard_normal((n_samples, c))
     lat = np.exp(logs)
     runs: np.ndarray
     some: np.ndarray

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.models.ranking import rank_choices
+from graphrec.models.ranking import rank_choices, relative_sigma
 
 
 def test_clear_winner() -> None:
@@ -55,3 +55,29 @@ def test_failure_risk_costs_a_fast_but_uncertain_choice() -> None:
     b = rank_choices(mu, sig, head, np.ones(3), alpha=0.3, risk_aware=False)
     np.testing.assert_allclose(a.expected_loss, b.expected_loss)
     assert a.order.tolist() == b.order.tolist()
+
+
+def test_relative_sigma_removes_the_shared_error() -> None:
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 1.0, size=(400, 1))  # every candidate of a sample off alike
+    own = rng.normal(0, 0.1, size=(400, 3)) * np.array([1.0, 2.0, 3.0])
+    resid = shared + own
+    resid[::5, 2] = np.nan  # some unmeasured pairs
+    rel = relative_sigma(resid)
+    assert rel.shape == (3,)
+    assert (rel < 0.5).all()  # the shared 1.0 is gone
+    assert rel[0] < rel[1] < rel[2]
+    assert np.isnan(relative_sigma(np.array([[0.1, np.nan], [np.nan, 0.2]]))).all()
+
+
+def test_relative_sigma_sharpens_the_ranking() -> None:
+    mu = np.log(np.array([1.0, 1.3]))
+    wide = np.array([0.8, 0.8])
+    p = np.array([0.5, 0.5])
+    dep = np.array([1.0, 1.0])
+    loose = rank_choices(mu, wide, p, dep, alpha=0.0)
+    tight = rank_choices(mu, wide, p, dep, alpha=0.0, log_relative_sigma=np.array([0.05, 0.05]))
+    assert tight.p_fastest[0] > 0.99 > loose.p_fastest[0]
+    assert tight.expected_loss[0] < loose.expected_loss[0]
+    # The interval still shows the full error.
+    np.testing.assert_allclose(tight.latency_high_ms, loose.latency_high_ms)
