@@ -110,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     rec = train(
         args.data,
-        args.out,
+        None,
         candidates=args.candidates,
         medn_params=medn,
         head_params=head,
@@ -119,6 +119,18 @@ def _train(args: argparse.Namespace) -> int:
         alpha=_alpha(args.alpha),
     )
     info = rec.info
+    parts = ["graphrec train --data", *args.data, "--out", args.out]
+    if args.model_root:
+        parts += ["--model-root", args.model_root]
+    if args.candidates:
+        parts += ["--candidates", *args.candidates]
+    parts += [
+        f"--epochs {args.epochs} --particles {args.particles} --pso-iterations "
+        f"{args.pso_iterations} --weighting {args.weighting} --seed {args.seed} "
+        f"--alpha {args.alpha}"
+    ]
+    info["command"] = " ".join(parts)
+    rec.save(args.out)
     print(
         f"trained on {info['n_samples']} samples ({info['n_models']} models, "
         f"{info['n_devices']} device(s), {len(rec.candidates)} candidates) in "

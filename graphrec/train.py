@@ -165,6 +165,18 @@ def _fit_alpha_oof(
     }
 
 
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("graphrec", "torch", "torch-geometric", "catboost", "pyswarms", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
 def train(
     stores: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str] | None = None,
@@ -200,6 +212,7 @@ def train(
         ds, medn_params=medn_params, head_params=head_params, alpha=alpha, seed=seed
     )
     rec.info["stores"] = [str(Path(s)) for s in stores]
+    rec.info["versions"] = _versions()
     if out is not None:
         rec.save(out)
     return rec

@@ -160,4 +160,7 @@ def test_cli_train(rec_store: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(argv) == 0
     assert (out / "meta.json").is_file() and (out / "medn.pt").is_file()
     assert "trained on 4 samples" in capsys.readouterr().err
+    card = (out / "CARD.md").read_text()
+    assert f"graphrec train --data {rec_store} --out {out}" in card
+    assert "4 (model, device) samples" in card and "torch:" in card
     assert main(["train", "--data", str(tmp_path / "missing.sqlite"), "--out", str(out)]) == 1

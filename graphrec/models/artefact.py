@@ -40,7 +40,7 @@ from graphrec.models.latency_gbdt import PairLatencyRegressor
 from graphrec.models.medn import MEDNPrediction, MEDNRegressor
 from graphrec.models.pso_catboost import PSOWCatBoostClassifier
 
-__all__ = ["ARTEFACT_FORMAT_VERSION", "Recommender", "head_features"]
+__all__ = ["ARTEFACT_FORMAT_VERSION", "Recommender", "artefact_card", "head_features"]
 
 #: Layout version of the artefact folder.
 ARTEFACT_FORMAT_VERSION = 1
@@ -199,6 +199,7 @@ class Recommender:
             "sha256": {f: _sha256(out / f) for f in files},
         }
         (out / "meta.json").write_text(json.dumps(meta, indent=1, default=_json_default) + "\n")
+        (out / "CARD.md").write_text(artefact_card(meta))
         return out
 
     @classmethod
@@ -265,6 +266,57 @@ class Recommender:
         from graphrec.models.features import model_feature_names
 
         return [*model_feature_names(), *DeviceProfile.feature_names()]
+
+
+def artefact_card(meta: dict[str, Any]) -> str:
+    """The artefact's data card (``CARD.md``), written from its ``meta.json``."""
+    info = meta.get("info", {})
+    medn = meta.get("medn", {}).get("params", {})
+    head = meta.get("head", {})
+    gb = meta.get("latency_gbdt") or {}
+    versions = info.get("versions", {})
+    lines = [
+        "# graphrec recommender artefact",
+        "",
+        "What: a trained MEDN latency / cold-start / deployability network, a pooled CatBoost "
+        "latency regressor and a PSO-W-CatBoost best-choice classifier over "
+        f"{len(meta.get('candidates', []))} deployment candidates (artefact format "
+        f"{meta.get('format_version')}, graphrec {meta.get('graphrec_version')}, created "
+        f"{meta.get('created_at')}).",
+        "",
+        "## Training data",
+        "",
+        f"* sources: {', '.join(map(str, info.get('stores', []))) or '(not recorded)'}",
+        f"* {info.get('n_samples')} (model, device) samples, {info.get('n_models')} models, "
+        f"{info.get('n_devices')} device(s): {', '.join(info.get('device_ids', []))}",
+        f"* families ({len(info.get('families', []))}): {', '.join(info.get('families', []))}",
+        f"* best single candidate on average in the training data: {info.get('best_on_average')}",
+        "",
+        "## Models",
+        "",
+        f"* MEDN: {json.dumps(medn, sort_keys=True)}; trained {meta.get('medn', {}).get('n_epochs')} epochs",
+        f"* pooled regressor: {json.dumps(gb.get('params', {}), sort_keys=True)}; rounds "
+        f"{json.dumps(gb.get('best_iterations', {}), sort_keys=True)}; latency weight of MEDN "
+        f"{meta.get('latency_weight')}",
+        f"* head: {json.dumps({k: v for k, v in head.items() if k != 'file'}, sort_keys=True, default=str)[:600]}",
+        f"* blend weight of the head in the ranking (alpha): {meta.get('alpha')} "
+        f"({(info.get('alpha_fit') or {}).get('method', '?')})",
+        "",
+        "## Versions",
+        "",
+        *(f"* {k}: {v}" for k, v in sorted(versions.items())),
+        "",
+        "## Files",
+        "",
+        "`meta.json` (metadata, sha256 of every file), `medn.pt` (tensors only, loaded with "
+        "`weights_only=True`), `*.cbm` (CatBoost's own format). Nothing is unpickled.",
+        "",
+        "## Regenerate",
+        "",
+        f"`{info.get('command') or 'graphrec train --data DATA --out DIR'}`",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _json_default(o: Any) -> Any:
