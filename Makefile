@@ -30,6 +30,9 @@ install: $(BUILT)
 
 demo: install
 	$(BIN)/graphrec inspect $(EXAMPLE)
+	# rank every deployment choice with the shipped recommender, then measure the top 3
+	# on this machine with the real runtimes (predicted vs measured side by side)
+	$(BIN)/graphrec recommend $(EXAMPLE) --device auto --verify 3
 
 lint: install
 	$(BIN)/ruff check .
