@@ -94,7 +94,23 @@ def card_figures(meas: Any) -> dict[str, Any]:
     rounds = ok.groupby(["model_sha256", "candidate_id", "device_id"], observed=True)["p50_ms"]
     stats = rounds.agg(["count", "mean", "std", "min", "max"])
     multi = stats[stats["count"] >= 3]
+    cv = (multi["std"] / multi["mean"]).reset_index()
+    if "threads" in meas.columns and len(cv):
+        thr = ok.drop_duplicates(["model_sha256", "candidate_id", "device_id"]).set_index(
+            ["model_sha256", "candidate_id", "device_id"]
+        )["threads"]
+        cv["threads"] = [
+            thr.get((m, c, d))
+            for m, c, d in zip(cv["model_sha256"], cv["candidate_id"], cv["device_id"], strict=True)
+        ]
+        by_threads = {
+            str(int(t)): {"series": len(g), "median_cv": float(g[0].median())}
+            for t, g in cv.dropna(subset=["threads"]).groupby("threads")
+        }
+    else:
+        by_threads = {}
     out["noise"] = {
+        "by_threads": by_threads,
         "series": len(multi),
         "median_cv": float((multi["std"] / multi["mean"]).median()) if len(multi) else None,
         "p90_cv": float((multi["std"] / multi["mean"]).quantile(0.9)) if len(multi) else None,
@@ -263,7 +279,18 @@ def render_card(figures: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         f"{n['series']} (model, candidate) series with ≥ 3 rounds: median CV of the per-round "
         f"medians {_pct(n['median_cv'])}, p90 {_pct(n['p90_cv'])}; median max/min "
-        f"{n['median_max_over_min'] or 0:.2f}x.",
+        f"{n['median_max_over_min'] or 0:.2f}x"
+        + (
+            " ("
+            + ", ".join(
+                f"threads={t}: {v['series']} series, median CV {_pct(v['median_cv'])}"
+                for t, v in sorted((n.get("by_threads") or {}).items())
+            )
+            + ")"
+            if n.get("by_threads")
+            else ""
+        )
+        + ".",
         "",
         "### Performance fragmentation: how often each runtime is the fastest",
         "",

@@ -111,6 +111,9 @@ def test_build_and_figures(tmp_path: Path) -> None:
     # onnxruntime on model a, 3 rounds of 2.0 * (1, 1.1, 1.2) and 1.2 * (...): CV = 0.1 / 1.1
     assert fig["noise"]["series"] == 2
     assert fig["noise"]["median_cv"] == pytest.approx(0.1 / 1.1, rel=1e-6)
+    # One series per thread count (threads=1 at 2.0 x ..., threads=2 at 1.2 x ...).
+    assert set(fig["noise"]["by_threads"]) == {"1", "2"}
+    assert fig["noise"]["by_threads"]["1"]["series"] == 1
     assert fig["status_by_runtime"]["ncnn"] == {"load_failed": 6}
     assert fig["top_errors"]["ncnn"][0]["reason"] == "RuntimeError: no kernel for op X"
     md = render_card(fig, meta)
