@@ -167,7 +167,8 @@ def summarise(regret: np.ndarray, top1: np.ndarray, ndcg: np.ndarray | None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", nargs="+", required=True, help="results stores")
+    ap.add_argument("--data", nargs="+", required=True, help="results stores or dataset folders")
+    ap.add_argument("--model-root", default=None, help="folder with the model files (zoo)")
     ap.add_argument("--out", default="benchmarks/results/eval_recommender.md")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=120)
@@ -203,12 +204,12 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    ds_all = RecDataset.from_stores(args.data)
+    ds_all = RecDataset.from_stores(args.data, model_root=args.model_root)
     if args.candidates:
         import fnmatch
 
         keep = [c for c in ds_all.candidates if any(fnmatch.fnmatch(c, p) for p in args.candidates)]
-        ds_all = RecDataset.from_stores(args.data, candidates=keep)
+        ds_all = RecDataset.from_stores(args.data, candidates=keep, model_root=args.model_root)
     ds = ds_all.subset(np.flatnonzero(ds_all.best >= 0))
     n, c = ds.log_latency_ms.shape
     print(

@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from graphrec.errors import ArtefactError, CandidateSpecError, OutOfDistributionWarning
+from graphrec.errors import (
+    ArtefactError,
+    CandidateSpecError,
+    GraphRecError,
+    OutOfDistributionWarning,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,6 +60,8 @@ class Choice:
         measured_ms: Median warm latency measured by :func:`verify` on this machine
             (``None`` when not measured or it failed).
         measured_status: The harness status of that measurement (``None`` if not run).
+        note: Why the choice cannot run this model whatever the prediction (e.g. its
+            runtime converts from the PyTorch module and the model is a bare ONNX file).
     """
 
     rank: int
@@ -69,6 +76,7 @@ class Choice:
     cold_start_ms: float
     measured_ms: float | None = None
     measured_status: str | None = None
+    note: str | None = None
 
     @property
     def runtime(self) -> str:
@@ -261,6 +269,7 @@ def recommend(
                 cold_start_ms=float(cold[j]),
             )
         )
+    choices = _mark_torch_source(choices, onnx_path)
     if top_k is not None:
         choices = choices[: max(int(top_k), 1)]
     reasons = rec.distance_warnings(mi.graph_features, dv)
@@ -275,6 +284,44 @@ def recommend(
         warnings=reasons,
         artefact=str(art_path),
     )
+
+
+def _needs_torch_source(runtime: str) -> bool:
+    from graphrec.runtimes.registry import _load_class, adapter_entries
+
+    entry = adapter_entries().get(runtime)
+    if entry is None:
+        return False
+    try:
+        return bool(_load_class(entry.target).needs_torch_source)
+    except (ImportError, TypeError, AttributeError):
+        return False
+
+
+def _mark_torch_source(choices: list[Choice], onnx_path: str | os.PathLike[str]) -> list[Choice]:
+    """Choices whose runtime converts from the PyTorch module cannot run a bare ONNX file
+    (no ``.torch.json`` sidecar, as ``graphrec zoo`` writes): mark them and move them last."""
+    from graphrec.runtimes.inputs import torch_source_for
+
+    try:
+        has_source = torch_source_for(Path(onnx_path)) is not None
+    except GraphRecError:
+        has_source = False
+    if has_source:
+        return choices
+    runnable, blocked = [], []
+    for c in choices:
+        if _needs_torch_source(c.runtime):
+            c.deployable = False
+            c.expected_loss = None
+            c.note = "needs the PyTorch module (converts from torch, not from ONNX)"
+            blocked.append(c)
+        else:
+            runnable.append(c)
+    out = runnable + blocked
+    for r, c in enumerate(out, start=1):
+        c.rank = r
+    return out
 
 
 def verify(
