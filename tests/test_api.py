@@ -185,3 +185,29 @@ def test_torch_source_runtimes_cannot_take_a_bare_onnx(tmp_path: Path) -> None:
     )
     out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], model)
     assert [c.candidate_id for c in out] == ids and out[0].deployable
+
+
+PACKAGED = Path(graphrec.__file__).parent / "models" / "data" / "default"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "models" / "tiny_convnet.onnx"
+
+
+@pytest.mark.skipif(not (PACKAGED / "meta.json").is_file(), reason="no packaged artefact")
+def test_packaged_default_artefact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped recommender loads by default (checksums checked) and ranks the example."""
+    from graphrec.models.artefact import Recommender
+
+    monkeypatch.delenv("GRAPHREC_ARTEFACT", raising=False)
+    meta = json.loads((PACKAGED / "meta.json").read_text())
+    assert meta["info"]["n_models"] >= 100
+    assert (PACKAGED / "CARD.md").is_file()
+    Recommender.load(PACKAGED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfDistributionWarning)
+        rec = graphrec.recommend(EXAMPLE)
+    assert rec.artefact == str(PACKAGED)
+    assert len(rec.choices) == len(meta["candidates"])
+    assert rec.best.deployable and rec.best.latency_ms > 0
+    # A bare ONNX file: the runtimes that convert from torch come last, marked.
+    blocked = [c for c in rec.choices if c.note]
+    assert blocked and all(not c.deployable for c in blocked)
+    assert rec.choices[-1].note is not None
