@@ -8,7 +8,7 @@ Methods compared on the same test samples:
 
 * ``graphrec``: the full ranking (MEDN latencies + PSO-W-CatBoost, :mod:`graphrec.models.ranking`),
   trained by :func:`graphrec.train.fit_recommender` (blend weight fitted on inner folds);
-  ablations ``graphrec_alpha_0.5`` (blend weight fixed at 0.5) and ``graphrec_no_risk``
+  ablations ``graphrec_alpha_{0.5,0.8,0.2}`` (blend weight fixed) and ``graphrec_no_risk``
   (deployability treated as certain when ranking);
 * ``medn``: fastest predicted latency among choices predicted deployable;
 * ``pso_w_catboost`` / ``catboost_heuristic`` / ``catboost_plain``: the heads alone;
@@ -46,6 +46,8 @@ import numpy as np
 METHODS = (
     "graphrec",
     "graphrec_alpha_0.5",
+    "graphrec_alpha_0.8",
+    "graphrec_alpha_0.2",
     "graphrec_no_risk",
     "medn",
     "pso_w_catboost",
@@ -307,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             # Ablations: the untuned blend weight; deployability taken as certain.
             for name, kw in (
                 ("graphrec_alpha_0.5", {"alpha": 0.5}),
+                ("graphrec_alpha_0.8", {"alpha": 0.8}),
+                ("graphrec_alpha_0.2", {"alpha": 0.2}),
                 ("graphrec_no_risk", {"alpha": rec.alpha, "risk_aware": False}),
             ):
                 ra = rank_choices(
