@@ -286,6 +286,7 @@ def recommend(
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _needs_torch_source(runtime: str) -> bool:
     from graphrec.runtimes.registry import _load_class, adapter_entries
 
