@@ -69,7 +69,9 @@ def render(rec: Any, console: Any) -> None:
             f"{c.latency_ms:.3g} ({c.latency_low_ms:.3g}-{c.latency_high_ms:.3g})",
             f"{c.p_fastest:.2f}",
             loss,
-            "no: " + c.note.split(" (")[0]
+            "no (needs torch)"
+            if c.note and "PyTorch" in c.note
+            else f"no: {c.note}"
             if c.note
             else f"{'yes' if c.deployable else 'no'} ({c.p_deployable:.2f})",
             f"{c.cold_start_ms:.3g}",
