@@ -288,14 +288,11 @@ def recommend(
 
 @functools.lru_cache(maxsize=64)
 def _needs_torch_source(runtime: str) -> bool:
-    from graphrec.runtimes.registry import _load_class, adapter_entries
+    from graphrec.runtimes.registry import get_adapter
 
-    entry = adapter_entries().get(runtime)
-    if entry is None:
-        return False
     try:
-        return bool(_load_class(entry.target).needs_torch_source)
-    except (ImportError, TypeError, AttributeError):
+        return bool(get_adapter(runtime).needs_torch_source)
+    except GraphRecError:
         return False
 
 

@@ -61,6 +61,8 @@ def fit_recommender(
     from graphrec.models.medn import MEDNRegressor
     from graphrec.models.pso_catboost import PSOWCatBoostClassifier
 
+    if not 0.0 <= latency_weight <= 1.0:
+        raise ValueError(f"latency_weight must be in [0, 1], got {latency_weight!r}")
     torch.set_num_threads(1)
     keep = np.flatnonzero(dataset.best >= 0)
     if len(keep) < 2:
@@ -97,8 +99,6 @@ def fit_recommender(
             "device_threshold": 0.5,
         },
     }
-    if not 0.0 <= latency_weight <= 1.0:
-        raise ValueError(f"latency_weight must be in [0, 1], got {latency_weight!r}")
     gbdt = None
     if latency_weight < 1.0:
         gbdt = PairLatencyRegressor(**{"seed": seed, **dict(latency_gbdt_params or {})}).fit(ds)

@@ -188,10 +188,9 @@ class PairLatencyRegressor:
                     sigma[j] = float(np.sqrt(np.mean(r**2)))
             overall = float(np.sqrt(np.mean(resid**2)))
             sigma = np.where(np.isnan(sigma), overall, sigma)
-            rows = flat[va] // c
-            grid_rows = {int(r): k for k, r in enumerate(np.unique(rows))}
-            grid = np.full((len(grid_rows), c), np.nan)
-            grid[[grid_rows[int(r)] for r in rows], col] = resid
+            uniq, sample = np.unique(flat[va] // c, return_inverse=True)
+            grid = np.full((len(uniq), c), np.nan)
+            grid[sample, col] = resid
             rel = relative_sigma(grid)
         model = CatBoostRegressor(iterations=iters, **kw)
         model.fit(Pool(frame, y, cat_features=cat))
