@@ -60,6 +60,9 @@ METHODS = (
     "oracle",
 )
 
+#: Methods broken down per family and per sample in the report.
+_FAMILY_METHODS = ("graphrec", "medn", "catboost_plain", "best_on_average", "flops_rule")
+
 
 def group_folds(families: list[str], k: int, seed: int) -> list[np.ndarray]:
     """Test-index arrays, whole families per fold (round-robin over shuffled families)."""
@@ -433,6 +436,28 @@ def main(argv: list[str] | None = None) -> int:
             timing["speedup"] = timing["exhaustive_bench_median_s"] / (
                 timing["recommend_median_ms"] / 1000
             )
+    # Per family and per sample, so a reader can see where the regret comes from.
+    by_family: dict[str, dict[str, float]] = {}
+    fam = np.array(ds.families)
+    for f in sorted(set(ds.families)):
+        idx = np.flatnonzero(fam == f)
+        by_family[f] = {"samples": len(idx)}
+        for m in _FAMILY_METHODS:
+            if (chosen[m][idx] >= 0).all():
+                by_family[f][m] = float(np.mean(regret[idx, chosen[m][idx]]))
+    per_sample = [
+        {
+            "model": ds.model_names[i],
+            "family": ds.families[i],
+            "best": ds.candidates[int(best[i])],
+            **{
+                m: [ds.candidates[int(chosen[m][i])], round(float(regret[i, chosen[m][i]]), 4)]
+                for m in _FAMILY_METHODS
+                if chosen[m][i] >= 0
+            },
+        }
+        for i in range(n)
+    ]
     report = {
         "data": [str(p) for p in args.data],
         "samples": n,
@@ -446,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         "latency": latency,
         "timing": timing,
         "fold_fits": fold_info,
+        "by_family": by_family,
+        "per_sample": per_sample,
         "wall_s": time.perf_counter() - t0,
     }
     out = Path(args.out)
@@ -556,6 +583,21 @@ def render(
         f"deployable precision {100 * la['deploy_precision']:.1f} %, recall "
         f"{100 * la['deploy_recall']:.1f} %",
     ]
+    bf = report.get("by_family") or {}
+    if bf:
+        ms = [m for m in _FAMILY_METHODS if all(m in v for v in bf.values())]
+        lines += [
+            "",
+            "## Mean regret per held-out family",
+            "",
+            "| family | samples | " + " | ".join(ms) + " |",
+            "|---|---:|" + "---:|" * len(ms),
+        ]
+        order = sorted(bf, key=lambda f: -bf[f].get("best_on_average", 0.0))
+        for f in order:
+            v = bf[f]
+            cells = " | ".join(f"{100 * v[m]:.1f} %" for m in ms)
+            lines.append(f"| {f} | {v['samples']} | {cells} |")
     ff = report.get("fold_fits") or []
     if ff:
         lines += [

@@ -161,6 +161,7 @@ class Task:
     round: int
     inputs_path: Path
     reference_path: Path | None = None
+    reference_error: str | None = None
 
 
 @dataclass
@@ -233,7 +234,16 @@ class _Campaign:
         if row.get("peak_rss_mb") is not None and before is not None:
             row["rss_delta_mb"] = max(0.0, row["peak_rss_mb"] - before)
         if task.reference_path is None and row.get("status") == Status.OK:
+            # A latency whose outputs were never checked may time a run that did no real
+            # work (MNN "runs" a PP-OCR recogniser in 0.02 ms on inputs onnxruntime
+            # rejects), so it is not stored as a success.
             row["reference"] = "unavailable"
+            row["status"] = Status.UNVERIFIED
+            row["error"] = (
+                "outputs not checked: the onnxruntime reference failed on the generated "
+                f"inputs ({task.reference_error or 'no reference'}); if a dynamic input "
+                "dimension was resolved wrongly, pass --input-shape"
+            )
         return row
 
 
@@ -372,6 +382,7 @@ def run_campaign(
                     )
                 ref_path, ref_err = references[task.model.sha256]
                 task.reference_path = ref_path
+                task.reference_error = ref_err
                 if on_start is not None:
                     on_start(task)
                 row = camp.measure(pool, task)

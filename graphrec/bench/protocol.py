@@ -51,6 +51,9 @@ class Status:
     CRASHED = "crashed"
     OUT_OF_MEMORY = "out_of_memory"
     UNAVAILABLE = "unavailable"
+    #: Ran and was timed, but its outputs could not be checked: the onnxruntime
+    #: reference failed on the generated inputs. Neither a success nor a failure.
+    UNVERIFIED = "unverified"
 
 
 #: Every status, for validation and reports.
@@ -65,6 +68,7 @@ STATUSES: tuple[str, ...] = (
     Status.CRASHED,
     Status.OUT_OF_MEMORY,
     Status.UNAVAILABLE,
+    Status.UNVERIFIED,
 )
 
 

@@ -8,8 +8,10 @@ protocol. The data segment is capped with ``RLIMIT_DATA``.
 
 Fault injection, to test the harness's isolation with real crashes and hangs: when the
 environment variable ``GRAPHREC_BENCH_FAULT`` is ``KIND:PATTERN`` (KIND one of
-``segv``, ``hang``, ``oom``) the worker raises that fault on every measure request whose
-candidate id matches the shell-style PATTERN. Nothing sets it outside tests.
+``fail``, ``segv``, ``hang``, ``oom``) the worker raises that fault on every measure
+request whose candidate id matches the shell-style PATTERN; the pattern ``reference``
+matches the onnxruntime reference run (``fail`` there stands for a model that onnxruntime
+rejects). Nothing sets it outside tests.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def _inject_fault(candidate_id: str) -> None:
     kind, _, pattern = spec.partition(":")
     if not spec or not fnmatch.fnmatchcase(candidate_id, pattern or "*"):
         return
+    if kind == "fail":
+        raise RuntimeError(f"injected failure ({FAULT_ENV}={spec})")
     if kind == "segv":
         os.kill(os.getpid(), signal.SIGSEGV)
     elif kind == "hang":
@@ -153,6 +157,7 @@ def _reference(req: dict[str, Any]) -> dict[str, Any]:
     inputs = _load_arrays(req["inputs"])
     assert inputs is not None
     try:
+        _inject_fault("reference")
         ort = OnnxRuntimeAdapter()
         session = ort.load(model.onnx_path, model, REFERENCE_CANDIDATE)
         outputs = ort.run(session, inputs)

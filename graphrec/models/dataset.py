@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RecDataset", "family_of", "regret_matrix"]
 
-#: Statuses that say nothing about the candidate (runtime not installed).
-_UNMEASURED = {"unavailable"}
+#: Statuses that say nothing about whether the candidate works (runtime not installed;
+#: outputs not checked because the reference failed).
+_UNMEASURED = {"unavailable", "unverified"}
 
 
 def family_of(model_name: str) -> str:

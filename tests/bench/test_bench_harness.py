@@ -161,6 +161,31 @@ def test_wrong_output_is_detected(
     assert rows["openvino/cpu/fp32/hint=latency/threads=1"]["status"] == Status.OK
 
 
+def test_unchecked_outputs_are_not_a_success(
+    models_dir: Path, tmp_path: Path, device: DeviceProfile, fast_config: MeasureConfig
+) -> None:
+    # The onnxruntime reference fails (as for a model whose resolved input shapes it
+    # rejects): a candidate that still runs is timed but stored as "unverified".
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        run_campaign(
+            [models_dir / "mlp_a.onnx"],
+            store=store,
+            device=device,
+            patterns=[ORT, "openvino/cpu/fp32/*/threads=1"],
+            threads=(1,),
+            config=fast_config,
+            cache_dir=tmp_path / "cache",
+            worker_env={FAULT_ENV: "fail:reference"},
+        )
+        rows = store.rows()
+    assert len(rows) == 2
+    for r in rows:
+        assert r["status"] == Status.UNVERIFIED, r
+        assert r["p50_ms"] is not None and r["max_rel_err"] is None
+        assert "onnxruntime reference failed" in str(r["error"])
+        assert "injected failure" in str(r["error"])
+
+
 def test_corrupt_model_is_a_clean_error(tmp_path: Path, device: DeviceProfile) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00\x01garbage")
