@@ -285,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                 "alpha": rec.alpha,
                 "alpha_fit": rec.info.get("alpha_fit"),
                 "pso_accepted": rec.head.pso_accepted_,
+                "pso_fallback": rec.head.pso_fallback_,
+                "head_params": rec.head.best_params_,
                 "pso_fold_costs": rec.head.pso_fold_costs_,
             }
         )
@@ -606,8 +608,18 @@ def render(
             "",
             "* blend weight alpha (fitted on inner out-of-fold log latency ratio): "
             + ", ".join(f"{f['alpha']:g}" for f in ff),
-            "* PSO weights accepted over heuristic (beat it by > 1 SE on inner folds): "
-            + ", ".join(str(f["pso_accepted"]) for f in ff),
+            "* PSO point accepted (beat the better of the heuristic and plain points by "
+            "> 1 SE on inner folds): "
+            + ", ".join(
+                "yes" if f["pso_accepted"] else f"no (kept {f.get('pso_fallback')})" for f in ff
+            ),
+            "* head's class-balance exponent / sample-weight exponent: "
+            + ", ".join(
+                f"{f['head_params'].get('class_balance', 1.0):.2f} / "
+                f"{f['head_params'].get('sample_weight_power', 1.0):.2f}"
+                for f in ff
+                if f.get("head_params")
+            ),
         ]
     tm = report["timing"]
     if tm:

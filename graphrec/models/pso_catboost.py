@@ -5,20 +5,29 @@ the same — picking a candidate 2 % slower than the best hardly matters, pickin
 is 5× slower or cannot run does — and the classes are imbalanced (a few runtimes win
 most models). So the classifier is trained with
 
-* **sample weights** from the latency loss at stake: ``1 + mean regret of the other
-  candidates`` (normalised to mean 1, capped);
-* **class weights** against imbalance: inverse class frequency ("balanced") times a
-  per-class multiplier;
+* **sample weights** from the latency loss at stake: ``(1 + regret of the default
+  choice)^gamma``, the default being the candidate with the lowest mean log regret on
+  the training samples (what a user who does not ask pays), capped and normalised to
+  mean 1. A sample where the default is already best weighs 1; one where it is 5x too
+  slow weighs more. (The mean regret of *all* candidates, the obvious alternative, is
+  dominated by runtimes nobody would pick — a 100x slower eager PyTorch — and says
+  little about the decision at stake.)
+* **class weights** against imbalance: inverse class frequency to the power ``beta``
+  (1 = "balanced", 0 = none) times a per-class multiplier. With one runtime fastest on
+  over half the samples, fully balanced weights up-weight a class seen twice ~100x
+  against it and make the head pick rare classes far too often;
 
-and (``weighting="pso"``) the per-class multipliers plus ``depth``, ``learning_rate``
-and ``l2_leaf_reg`` are searched with particle swarm optimisation (pyswarms
+and (``weighting="pso"``) the per-class multipliers, ``beta``, ``gamma``, ``depth``,
+``learning_rate`` and ``l2_leaf_reg`` are searched with particle swarm optimisation (pyswarms
 ``GlobalBestPSO``) to minimise the **latency regret** (by default its log,
 ``log(lat(choice)/lat(best))``, robust to a single 20x loss on small data) averaged over
 a few inner group-held-out folds — the quantity the user pays — instead of the error rate. On small
-data the swarm can fit the folds' noise, so its best point replaces the heuristic one
-only when it beats it by more than one standard error of the per-fold differences. ``weighting="heuristic"`` keeps the
-balanced class weights and the sample weights without search; ``weighting="none"`` is
-plain CatBoost.
+data the swarm can fit the folds' noise, so its best point replaces the better of the
+heuristic and the plain point only when it beats it by more than one standard error of
+the per-fold differences. ``weighting="heuristic"`` keeps the
+constructor's ``class_balance`` (beta) and ``sample_weight_power`` (gamma) without
+search; ``weighting="none"`` is plain CatBoost (beta = gamma = 0). The swarm starts from
+both the heuristic and the plain point.
 
 Example:
     >>> clf = PSOWCatBoostClassifier(weighting="pso", seed=0)
@@ -101,6 +110,10 @@ class PSOWCatBoostClassifier:
         n_folds: Inner group-held-out folds over which each PSO particle's regret is
             averaged (1: a single ``validation_fraction`` split).
         max_sample_weight: Cap of the cost-sensitive sample weights.
+        class_balance: Exponent beta of the inverse-frequency class weights (1:
+            "balanced", 0: none); the PSO search overrides it.
+        sample_weight_power: Exponent gamma of the loss-at-stake sample weights (0: all
+            1); the PSO search overrides it.
         thread_count: CatBoost threads.
         border_count: Histogram bins per feature. 32 (CatBoost's default is 254) makes
             each multi-class fit about 6x faster on a few hundred samples, which is what
@@ -121,6 +134,8 @@ class PSOWCatBoostClassifier:
         n_folds: int = 3,
         selection_loss: str = "log",
         max_sample_weight: float = 10.0,
+        class_balance: float = 1.0,
+        sample_weight_power: float = 1.0,
         thread_count: int = 1,
         border_count: int = 32,
         seed: int = 0,
@@ -137,6 +152,8 @@ class PSOWCatBoostClassifier:
         self.selection_loss = selection_loss
         self._fixed: tuple[dict[int, float], dict[str, Any]] | None = None
         self.max_sample_weight = max_sample_weight
+        self.class_balance = class_balance
+        self.sample_weight_power = sample_weight_power
         self.thread_count = thread_count
         self.border_count = border_count
         self.seed = seed
@@ -157,6 +174,8 @@ class PSOWCatBoostClassifier:
                 "n_folds",
                 "selection_loss",
                 "max_sample_weight",
+                "class_balance",
+                "sample_weight_power",
                 "thread_count",
                 "border_count",
                 "seed",
@@ -201,19 +220,16 @@ class PSOWCatBoostClassifier:
         y = np.nanargmin(regret, axis=1)
         self.classes_ = np.unique(y)
         sw = self._sample_weights(regret)
-        params = {
-            "depth": self.depth,
-            "learning_rate": self.learning_rate,
-            "l2_leaf_reg": self.l2_leaf_reg,
-        }
+        params = self._heuristic_params()
         mult = np.ones(len(self.classes_))
         self.pso_cost_: float | None = None
         self.pso_accepted_: bool | None = None
+        self.pso_fallback_: str | None = None
         self.pso_fold_costs_: dict[str, list[float]] | None = None
         fixed = self._fixed
         if fixed is not None:
             mult = np.array([fixed[0].get(int(c), 1.0) for c in self.classes_])
-            params = dict(fixed[1])
+            params = {**self._heuristic_params(), **fixed[1]}
         elif self.weighting == "pso" and len(self.classes_) > 1:
             mult, params, self.pso_cost_ = self._search(X, regret, y, sw, groups)
         self.class_weight_multipliers_ = mult
@@ -238,18 +254,44 @@ class PSOWCatBoostClassifier:
         )
         return other
 
-    def _sample_weights(self, regret: np.ndarray) -> np.ndarray:
-        if self.weighting == "none":
-            return np.ones(len(regret))
-        at_stake = 1.0 + np.nanmean(np.minimum(regret, self.max_sample_weight), axis=1)
-        w = np.minimum(at_stake / at_stake.mean(), self.max_sample_weight)
-        return np.asarray(w, dtype=np.float64)
+    def _heuristic_params(self) -> dict[str, Any]:
+        plain = self.weighting == "none"
+        return {
+            "depth": self.depth,
+            "learning_rate": self.learning_rate,
+            "l2_leaf_reg": self.l2_leaf_reg,
+            "class_balance": 0.0 if plain else float(self.class_balance),
+            "sample_weight_power": 0.0 if plain else float(self.sample_weight_power),
+        }
 
-    def _class_weights(self, y: np.ndarray, mult: np.ndarray) -> dict[int, float] | None:
+    def _sample_weights(self, regret: np.ndarray) -> np.ndarray:
+        """Loss at stake per sample: ``1 + regret of the default choice`` (capped, >= 1).
+
+        The default is the candidate with the lowest mean ``log(1 + regret)`` over the
+        samples that measured it; a sample that did not measure it uses its mean regret
+        over what it measured.
+        """
+        r = np.minimum(np.asarray(regret, dtype=np.float64), self.max_sample_weight)
+        logr = np.log1p(np.maximum(r, 0.0))
+        known = ~np.isnan(logr)
+        mean = np.where(known, logr, 0.0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+        mean = np.where(known.any(axis=0), mean, np.inf)
+        default = int(np.argmin(mean))
+        stake = np.where(np.isnan(r[:, default]), np.nanmean(r, axis=1), r[:, default])
+        return np.asarray(1.0 + np.maximum(stake, 0.0), dtype=np.float64)
+
+    def _weights_for(self, sw: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        gamma = float(params.get("sample_weight_power", 0.0))
+        w = np.power(sw, gamma)
+        return np.asarray(np.minimum(w / w.mean(), self.max_sample_weight), dtype=np.float64)
+
+    def _class_weights(
+        self, y: np.ndarray, mult: np.ndarray, beta: float
+    ) -> dict[int, float] | None:
         if self.weighting == "none":
             return None
         counts = np.array([max(int(np.sum(y == c)), 1) for c in self.classes_], dtype=np.float64)
-        base = len(y) / (len(self.classes_) * counts)
+        base = (len(y) / (len(self.classes_) * counts)) ** beta
         return {int(c): float(b * m) for c, b, m in zip(self.classes_, base, mult, strict=True)}
 
     def _fit_one(
@@ -259,7 +301,7 @@ class PSOWCatBoostClassifier:
             return None  # a single class: predict it with certainty
         from catboost import CatBoostClassifier
 
-        cw = self._class_weights(y, mult)
+        cw = self._class_weights(y, mult, float(params.get("class_balance", 0.0)))
         if cw is not None:
             present = set(np.unique(y).tolist())
             cw = {k: v for k, v in cw.items() if k in present}
@@ -277,7 +319,7 @@ class PSOWCatBoostClassifier:
             allow_writing_files=False,
             verbose=False,
         )
-        model.fit(X, y, sample_weight=sw)
+        model.fit(X, y, sample_weight=self._weights_for(sw, params))
         return model
 
     def _inner_folds(self, n: int, groups: Sequence[str] | None) -> list[np.ndarray]:
@@ -323,25 +365,28 @@ class PSOWCatBoostClassifier:
 
         Each particle is scored by the mean latency regret over ``n_folds`` inner
         group-held-out folds (one split overfits on small data). The heuristic point
-        (multipliers 1, constructor hyper-parameters) is particle 0; the swarm's best
-        replaces it only when it beats it by more than one standard error of the
-        per-fold differences, otherwise the heuristic weights are kept
-        (``pso_accepted_`` is False).
+        (multipliers 1, constructor hyper-parameters) is particle 0 and the plain point (no
+        class or sample weights) particle 1. The fallback is the better of those two
+        (``pso_fallback_`` names it); the swarm's best replaces it only when it beats it by
+        more than one standard error of the per-fold differences (else ``pso_accepted_``
+        is False).
         """
         rng = np.random.default_rng(self.seed)
         masks = self._inner_folds(len(y), groups)
         k = len(self.classes_)
-        # Dimensions: log2 class multipliers, depth, log10 lr, log10 l2. Depth stops at 6:
-        # deeper oblivious trees overfit a few hundred samples and each level doubles the
-        # cost of every particle's fits.
-        lo = np.array([-2.0] * k + [3.0, -2.0, 0.0])
-        hi = np.array([2.0] * k + [6.0, -0.5, 1.5])
+        # Dimensions: log2 class multipliers, depth, log10 lr, log10 l2, beta, gamma.
+        # Depth stops at 6: deeper oblivious trees overfit a few hundred samples and each
+        # level doubles the cost of every particle's fits.
+        lo = np.array([-2.0] * k + [3.0, -2.0, 0.0, 0.0, 0.0])
+        hi = np.array([2.0] * k + [6.0, -0.5, 1.5, 1.0, 1.0])
 
         def decode(p: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
             return 2.0 ** p[:k], {
                 "depth": int(np.rint(p[k])),
                 "learning_rate": float(10 ** p[k + 1]),
                 "l2_leaf_reg": float(10 ** p[k + 2]),
+                "class_balance": float(p[k + 3]),
+                "sample_weight_power": float(p[k + 4]),
             }
 
         cache: dict[tuple[float, ...], np.ndarray] = {}
@@ -359,18 +404,17 @@ class PSOWCatBoostClassifier:
                 cache[key] = np.asarray(out)
             return cache[key]
 
+        hp = [self.depth, math.log10(self.learning_rate), math.log10(self.l2_leaf_reg)]
         heuristic = np.clip(
-            np.concatenate(
-                [
-                    np.zeros(k),
-                    [self.depth, math.log10(self.learning_rate), math.log10(self.l2_leaf_reg)],
-                ]
-            ),
+            np.concatenate([np.zeros(k), hp, [self.class_balance, self.sample_weight_power]]),
             lo,
             hi,
         )
+        plain = np.clip(np.concatenate([np.zeros(k), hp, [0.0, 0.0]]), lo, hi)
         init = rng.uniform(lo, hi, size=(self.n_particles, len(lo)))
         init[0] = heuristic
+        if self.n_particles > 1:
+            init[1] = plain
         np_state = np.random.get_state()
         np.random.seed(self.seed)  # pyswarms draws velocities from the global generator
         try:
@@ -392,12 +436,23 @@ class PSOWCatBoostClassifier:
         finally:
             np.random.set_state(np_state)
         best_pos = np.asarray(best_pos)
-        h_costs, b_costs = fold_costs(heuristic), fold_costs(best_pos)
-        diff = h_costs - b_costs
+        h_costs, p_costs = fold_costs(heuristic), fold_costs(plain)
+        b_costs = fold_costs(best_pos)
+        # The fallback is the better of the two unsearched points.
+        fallback, f_costs, self.pso_fallback_ = (
+            (heuristic, h_costs, "heuristic")
+            if h_costs.mean() <= p_costs.mean()
+            else (plain, p_costs, "plain")
+        )
+        diff = f_costs - b_costs
         se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
-        self.pso_fold_costs_ = {"heuristic": h_costs.tolist(), "pso": b_costs.tolist()}
+        self.pso_fold_costs_ = {
+            "heuristic": h_costs.tolist(),
+            "plain": p_costs.tolist(),
+            "pso": b_costs.tolist(),
+        }
         self.pso_accepted_ = bool(diff.mean() > 0 and diff.mean() > se)
-        chosen = best_pos if self.pso_accepted_ else heuristic
+        chosen = best_pos if self.pso_accepted_ else fallback
         mult, prm = decode(chosen)
         return mult, prm, float(fold_costs(chosen).mean())
 
@@ -452,6 +507,7 @@ class PSOWCatBoostClassifier:
             "best_params": self.best_params_,
             "pso_cost": self.pso_cost_,
             "pso_accepted": self.pso_accepted_,
+            "pso_fallback": self.pso_fallback_,
             "pso_fold_costs": self.pso_fold_costs_,
             "file": None,
         }
@@ -471,6 +527,7 @@ class PSOWCatBoostClassifier:
         self.best_params_ = dict(meta["best_params"])
         self.pso_cost_ = meta["pso_cost"]
         self.pso_accepted_ = meta.get("pso_accepted")
+        self.pso_fallback_ = meta.get("pso_fallback")
         self.pso_fold_costs_ = meta.get("pso_fold_costs")
         self.model_ = None
         if meta.get("file"):

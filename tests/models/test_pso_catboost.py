@@ -105,15 +105,17 @@ def test_pso_scores_every_inner_fold_and_falls_back() -> None:
     clf = PSOWCatBoostClassifier(**FAST, n_folds=3, seed=1).fit(X, R, groups=groups)
     costs = clf.pso_fold_costs_
     assert costs is not None
-    assert len(costs["heuristic"]) == len(costs["pso"]) == 3
+    assert len(costs["heuristic"]) == len(costs["plain"]) == len(costs["pso"]) == 3
     assert isinstance(clf.pso_accepted_, bool)
     h, p = np.asarray(costs["heuristic"]), np.asarray(costs["pso"])
     if clf.pso_accepted_:
         assert (h - p).mean() > 0
-    else:  # the heuristic point is kept: multipliers 1 and the constructor's params
+    else:  # the better unsearched point is kept: multipliers 1, the constructor's params
         np.testing.assert_allclose(clf.class_weight_multipliers_, 1.0)
         assert clf.best_params_["depth"] == FAST["depth"]
-        assert clf.pso_cost_ == pytest.approx(h.mean())
+        fallback = np.asarray(costs[clf.pso_fallback_])
+        assert clf.pso_cost_ == pytest.approx(fallback.mean())
+        assert fallback.mean() <= min(h.mean(), np.mean(costs["plain"]))
     meta = clf.save(Path(tempfile.mkdtemp()))
     assert meta["pso_accepted"] == clf.pso_accepted_
     assert meta["pso_fold_costs"] == costs
@@ -129,7 +131,8 @@ def test_pso_fallback_when_search_cannot_help() -> None:
     clf = PSOWCatBoostClassifier(**FAST, n_folds=3).fit(X, R, groups=groups)
     costs = clf.pso_fold_costs_
     assert costs is not None
-    diff = np.asarray(costs["heuristic"]) - np.asarray(costs["pso"])
+    fallback = min(costs["heuristic"], costs["plain"], key=np.mean)
+    diff = np.asarray(fallback) - np.asarray(costs["pso"])
     se = diff.std(ddof=1) / np.sqrt(len(diff))
     assert clf.pso_accepted_ == bool(diff.mean() > 0 and diff.mean() > se)
 
@@ -173,3 +176,39 @@ def test_unmeasured_candidates_are_never_labels() -> None:
     regret[0] = np.nan
     with pytest.raises(ValueError, match="at least one candidate"):
         PSOWCatBoostClassifier(**FAST).fit(X, regret, groups)
+
+
+def test_loss_at_stake_weights_follow_the_default_choice() -> None:
+    # Candidate 0 has the lowest mean log regret: it is the default a user would take.
+    R = np.array([[0.0, 1.0], [0.0, 2.0], [4.0, 0.0], [np.nan, 1.0]])
+    clf = PSOWCatBoostClassifier(weighting="heuristic")
+    sw = clf._sample_weights(R)
+    np.testing.assert_allclose(sw, [1.0, 1.0, 5.0, 2.0])  # row 3: its own mean regret
+    # gamma = 0 flattens them; gamma = 1 keeps the ratios (normalised to mean 1).
+    np.testing.assert_allclose(clf._weights_for(sw, {"sample_weight_power": 0.0}), 1.0)
+    w = clf._weights_for(sw, {"sample_weight_power": 1.0})
+    assert w.mean() == pytest.approx(1.0) and w[2] / w[0] == pytest.approx(5.0)
+
+
+def test_class_balance_exponent() -> None:
+    clf = PSOWCatBoostClassifier(weighting="heuristic")
+    y = np.array([0] * 9 + [1])
+    clf.classes_ = np.array([0, 1])
+    ones = np.ones(2)
+    flat = clf._class_weights(y, ones, 0.0)
+    full = clf._class_weights(y, ones, 1.0)
+    half = clf._class_weights(y, ones, 0.5)
+    assert flat == {0: 1.0, 1: 1.0}
+    assert full is not None and half is not None
+    assert full[1] / full[0] == pytest.approx(9.0)
+    assert half[1] / half[0] == pytest.approx(3.0)
+    plain = PSOWCatBoostClassifier(weighting="none")
+    plain.classes_ = clf.classes_
+    assert plain._class_weights(y, ones, 1.0) is None
+
+
+def test_search_can_reach_plain_catboost() -> None:
+    X, R, groups = _data(3)
+    clf = PSOWCatBoostClassifier(**FAST, seed=0).fit(X, R, groups=groups)
+    assert 0.0 <= clf.best_params_["class_balance"] <= 1.0
+    assert 0.0 <= clf.best_params_["sample_weight_power"] <= 1.0
