@@ -244,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     pred_lat_gbdt = np.full((n, c), np.nan)
     pred_cold = np.full((n, c), np.nan)
     pred_dep = np.full((n, c), np.nan)
+    pick_loss = np.full(n, np.nan)  # graphrec's predicted expected loss of its pick
+    pick_pfast = np.full(n, np.nan)  # and its P(fastest)
     rec_times: list[float] = []
     rec_models: list[str] = []
     fold_info: list[dict[str, Any]] = []
@@ -310,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                 log_relative_sigma=b_te.log_latency_rel_sigma,
             )
             chosen["graphrec"][i] = first_measured(r.order, regret[i])
+            pick_loss[i] = r.expected_loss[chosen["graphrec"][i]]
+            pick_pfast[i] = r.p_fastest[chosen["graphrec"][i]]
             ndcg["graphrec"][i] = ndcg3(r.order, rel[i])
             # Ablations: the untuned blend weight; deployability taken as certain.
             for name, kw in (
@@ -421,6 +425,17 @@ def main(argv: list[str] | None = None) -> int:
                 "within_10pct": float((a <= 0.10).mean()),
             }
     latency["by_threads"] = by_threads
+    # Calibration of what the table shows for the recommended choice.
+    realised = regret[rows, chosen["graphrec"]]
+    cal = ~np.isnan(pick_loss)
+    latency["calibration"] = {
+        "pred_expected_loss_mean": float(np.mean(pick_loss[cal])),
+        "pred_expected_loss_median": float(np.median(pick_loss[cal])),
+        "realised_regret_mean": float(np.mean(realised[cal])),
+        "realised_regret_median": float(np.median(realised[cal])),
+        "pred_p_fastest_mean": float(np.nanmean(pick_pfast)),
+        "realised_top1": float(np.mean(chosen["graphrec"] == best)),
+    }
     latency["noise_floor"] = noise_floor(list(args.data))
     timing: dict[str, Any] = {}
     if rec_times:
@@ -578,6 +593,18 @@ def render(
             for t, v in la.get("by_threads", {}).items()
         ),
         _noise_line(la.get("noise_floor") or {}),
+        *(
+            [
+                f"* calibration of the recommended choice: predicted expected loss mean "
+                f"{100 * ca['pred_expected_loss_mean']:.1f} % (median "
+                f"{100 * ca['pred_expected_loss_median']:.1f} %) vs realised regret mean "
+                f"{100 * ca['realised_regret_mean']:.1f} % (median "
+                f"{100 * ca['realised_regret_median']:.1f} %); predicted P(fastest) mean "
+                f"{ca['pred_p_fastest_mean']:.2f} vs realised top-1 {ca['realised_top1']:.2f}"
+            ]
+            if (ca := la.get("calibration"))
+            else []
+        ),
         f"* cold start over {la['cold_pairs']} pairs: MAPE {100 * la['cold_mape']:.1f} %, "
         f"median APE {100 * la['cold_median_ape']:.1f} %",
         f"* deployability: {la['fail_pairs']} failing pairs; failure precision "

@@ -60,6 +60,7 @@ def fit_recommender(
     from graphrec.models.latency_gbdt import PairLatencyRegressor
     from graphrec.models.medn import MEDNRegressor
     from graphrec.models.pso_catboost import PSOWCatBoostClassifier
+    from graphrec.models.ranking import fit_draw_scale
 
     if not 0.0 <= latency_weight <= 1.0:
         raise ValueError(f"latency_weight must be in [0, 1], got {latency_weight!r}")
@@ -100,8 +101,19 @@ def fit_recommender(
         },
     }
     gbdt = None
+    draw_scale = 1.0
     if latency_weight < 1.0:
         gbdt = PairLatencyRegressor(**{"seed": seed, **dict(latency_gbdt_params or {})}).fit(ds)
+        held = getattr(gbdt, "holdout_latency_", None)
+        info["draw_scale_fit"] = {"method": "none: too few families to hold some out"}
+        if held is not None:
+            # Fitted on the pooled regressor's held-out families: the blend's error is
+            # smaller, so this errs on the side of a wider (more cautious) draw.
+            draw_scale, fit = fit_draw_scale(held[0], held[1], gbdt.log_latency_rel_sigma)
+            info["draw_scale_fit"] = {
+                "method": "pooled regressor's held-out families",
+                **{k: round(v, 4) for k, v in fit.items()},
+            }
     return Recommender(
         medn=medn,
         head=head,
@@ -109,6 +121,7 @@ def fit_recommender(
         info=info,
         latency_gbdt=gbdt,
         latency_weight=latency_weight,
+        draw_scale=draw_scale,
     )
 
 

@@ -74,6 +74,9 @@ class Recommender:
         info: Training summary and out-of-distribution statistics (JSON-able).
         latency_gbdt: The pooled per-pair latency regressor (optional).
         latency_weight: Weight of MEDN in the log-latency average (1 = MEDN alone).
+        draw_scale: Factor on the relative latency error the ranking draws from, fitted
+            so that the expected loss of the recommended choice matches the regret
+            realised on held-out families (:func:`graphrec.models.ranking.fit_draw_scale`).
     """
 
     medn: MEDNRegressor
@@ -82,6 +85,7 @@ class Recommender:
     info: dict[str, Any] = field(default_factory=dict)
     latency_gbdt: PairLatencyRegressor | None = None
     latency_weight: float = 0.5
+    draw_scale: float = 1.0
 
     @property
     def candidates(self) -> list[str]:
@@ -110,7 +114,7 @@ class Recommender:
         an upper bound of the average's error whatever the two errors' correlation."""
         gb = self.latency_gbdt
         if gb is None or self.latency_weight >= 1.0:
-            return pred
+            return self._scaled(pred)
         w = float(self.latency_weight)
         lat_g, cold_g = gb.predict_arrays(graph_features, device_features)
         cold = np.where(
@@ -124,13 +128,33 @@ class Recommender:
             else s_m
         )
         r_g = gb.log_latency_rel_sigma
+        return self._scaled(
+            MEDNPrediction(
+                log_latency_ms=w * pred.log_latency_ms + (1 - w) * lat_g,
+                log_latency_sigma=np.sqrt(w * s_m**2 + (1 - w) * s_g**2),
+                log_cold_start_ms=cold,
+                p_deployable=pred.p_deployable,
+                embedding=pred.embedding,
+                log_latency_rel_sigma=np.sqrt(w * r_m**2 + (1 - w) * r_g**2),
+            )
+        )
+
+    def _scaled(self, pred: MEDNPrediction) -> MEDNPrediction:
+        """``pred`` with the relative error scaled by :attr:`draw_scale`."""
+        if self.draw_scale == 1.0:
+            return pred
+        rel = (
+            pred.log_latency_rel_sigma
+            if pred.log_latency_rel_sigma is not None
+            else pred.log_latency_sigma
+        )
         return MEDNPrediction(
-            log_latency_ms=w * pred.log_latency_ms + (1 - w) * lat_g,
-            log_latency_sigma=np.sqrt(w * s_m**2 + (1 - w) * s_g**2),
-            log_cold_start_ms=cold,
+            log_latency_ms=pred.log_latency_ms,
+            log_latency_sigma=pred.log_latency_sigma,
+            log_cold_start_ms=pred.log_cold_start_ms,
             p_deployable=pred.p_deployable,
             embedding=pred.embedding,
-            log_latency_rel_sigma=np.sqrt(w * r_m**2 + (1 - w) * r_g**2),
+            log_latency_rel_sigma=self.draw_scale * np.asarray(rel, dtype=np.float64),
         )
 
     # ------------------------------------------------------------------ ood
@@ -194,6 +218,7 @@ class Recommender:
             "head": head_meta,
             "latency_gbdt": gbdt_meta,
             "latency_weight": self.latency_weight,
+            "draw_scale": self.draw_scale,
             "feature_names": self._feature_names(),
             "info": self.info,
             "sha256": {f: _sha256(out / f) for f in files},
@@ -258,6 +283,7 @@ class Recommender:
             info=meta["info"],
             latency_gbdt=gbdt,
             latency_weight=float(meta.get("latency_weight", 1.0)),
+            draw_scale=float(meta.get("draw_scale", 1.0)),
         )
 
     @staticmethod
@@ -299,6 +325,8 @@ def artefact_card(meta: dict[str, Any]) -> str:
         f"{json.dumps(gb.get('best_iterations', {}), sort_keys=True)}; latency weight of MEDN "
         f"{meta.get('latency_weight')}",
         f"* head: {json.dumps({k: v for k, v in head.items() if k != 'file'}, sort_keys=True, default=str)[:600]}",
+        f"* scale of the ranking's latency draws: {meta.get('draw_scale', 1.0)} "
+        f"({json.dumps(info.get('draw_scale_fit', {}), sort_keys=True)})",
         f"* blend weight of the head in the ranking (alpha): {meta.get('alpha')} "
         f"({(info.get('alpha_fit') or {}).get('method', '?')})",
         "",

@@ -137,9 +137,13 @@ class PairLatencyRegressor:
             ok = ~np.isnan(y)
             if ok.sum() < 2:
                 continue
-            model, sigma, iters, rel = self._fit_target(
+            model, sigma, iters, rel, held = self._fit_target(
                 frame[ok], y[ok], fam[ok], np.flatnonzero(ok)
             )
+            if target == "latency":
+                #: ``(predicted, measured)`` log latency ``[H, C]`` of the held-out
+                #: families (NaN where unmeasured), or None; not saved with the model.
+                self.holdout_latency_ = held
             self.models_[target], self.best_iterations_[target] = model, iters
             self.sigma_[target] = sigma
             self.sigma_[f"{target}_rel"] = np.where(np.isfinite(rel), rel, sigma).tolist()
@@ -149,7 +153,7 @@ class PairLatencyRegressor:
 
     def _fit_target(
         self, frame: Any, y: np.ndarray, fam: np.ndarray, flat: np.ndarray
-    ) -> tuple[Any, list[float], int, np.ndarray]:
+    ) -> tuple[Any, list[float], int, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         from catboost import CatBoostRegressor, Pool
 
         c = len(self.candidates_)
@@ -166,6 +170,7 @@ class PairLatencyRegressor:
         iters = self.iterations
         sigma = np.full(c, np.nan)
         rel = np.full(c, np.nan)
+        held: tuple[np.ndarray, np.ndarray] | None = None
         names = sorted(set(fam))
         rng = np.random.default_rng(self.seed)
         n_hold = round(self.holdout_fraction * len(names))
@@ -180,7 +185,8 @@ class PairLatencyRegressor:
                 use_best_model=True,
             )
             iters = max(int(m.get_best_iteration() or 0) + 1, 50)
-            resid = m.predict(Pool(frame[va], cat_features=cat)) - y[va]
+            pred = np.asarray(m.predict(Pool(frame[va], cat_features=cat)), dtype=np.float64)
+            resid = pred - y[va]
             col = flat[va] % c
             for j in range(c):
                 r = resid[col == j]
@@ -192,11 +198,16 @@ class PairLatencyRegressor:
             grid = np.full((len(uniq), c), np.nan)
             grid[sample, col] = resid
             rel = relative_sigma(grid)
+            p_grid = np.full((len(uniq), c), np.nan)
+            p_grid[sample, col] = pred
+            y_grid = np.full((len(uniq), c), np.nan)
+            y_grid[sample, col] = y[va]
+            held = (p_grid, y_grid)
         model = CatBoostRegressor(iterations=iters, **kw)
         model.fit(Pool(frame, y, cat_features=cat))
         if np.isnan(sigma).all():
             sigma[:] = 0.3
-        return model, np.maximum(sigma, 0.02).tolist(), iters, rel
+        return model, np.maximum(sigma, 0.02).tolist(), iters, rel, held
 
     # ------------------------------------------------------------------ predict
     def _check(self) -> None:

@@ -31,11 +31,12 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RankedChoices", "rank_choices", "relative_sigma"]
+__all__ = ["RankedChoices", "fit_draw_scale", "rank_choices", "relative_sigma"]
 
 #: z of the two-sided 90 % interval.
 _Z90 = 1.6448536269514722
@@ -66,21 +67,31 @@ class RankedChoices:
     order: np.ndarray
 
 
-def relative_sigma(residuals: np.ndarray, min_sigma: float = 0.02) -> np.ndarray:
-    """Per-candidate RMS of the log-latency residuals after removing each sample's mean.
+def relative_sigma(
+    residuals: np.ndarray, min_sigma: float = 0.02, *, robust: bool = True
+) -> np.ndarray:
+    """Per-candidate spread of the log-latency residuals after removing each sample's mean.
 
     A latency model's error has a part shared by every candidate of a sample (the model
     is heavier than its features say: every runtime is slower) and a part of its own.
     Only the second changes which candidate is fastest and by how much, so it is what
     the ranking's draws use; the interval of one candidate's latency uses the full error.
 
+    The residuals are heavy-tailed: most predictions are close and a few are off by 3x.
+    The RMS is set by those few, and Gaussian draws of that width make every choice's
+    expected loss several times what is realised on held-out families (measured: a mean
+    predicted loss of the pick of 84 % against a realised 25 %, from 45 % with the
+    robust width). So by default the spread is the normal-consistent median absolute
+    deviation, ``1.4826 * median(|r|)``.
+
     Args:
         residuals: ``predicted - measured`` log latency, ``[N, C]``, NaN where unmeasured.
         min_sigma: Floor of the result.
+        robust: MAD-based spread (default) instead of the RMS.
 
     Returns:
         ``[C]``; candidates without residuals (or samples with one measured candidate
-        only) get the RMS over all candidates.
+        only) get the spread over all candidates.
     """
     r = np.asarray(residuals, dtype=np.float64)
     counts = (~np.isnan(r)).sum(axis=1)
@@ -89,10 +100,18 @@ def relative_sigma(residuals: np.ndarray, min_sigma: float = 0.02) -> np.ndarray
         return np.full(r.shape[1], np.nan)
     centred = r[rows] - np.nanmean(r[rows], axis=1, keepdims=True)
     known = ~np.isnan(centred)
-    sq = np.where(known, centred**2, 0.0)
     n = known.sum(axis=0)
-    overall = float(np.sqrt(sq.sum() / max(int(known.sum()), 1)))
-    out = np.where(n >= 3, np.sqrt(sq.sum(axis=0) / np.maximum(n, 1)), overall)
+    if robust:
+        mad = 1.4826 * np.abs(centred)
+        overall = float(np.median(mad[known])) if known.any() else float("nan")
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            per = np.nanmedian(np.where(known, mad, np.nan), axis=0)
+    else:
+        sq = np.where(known, centred**2, 0.0)
+        overall = float(np.sqrt(sq.sum() / max(int(known.sum()), 1)))
+        per = np.sqrt(sq.sum(axis=0) / np.maximum(n, 1))
+    out = np.where(n >= 3, per, overall)
     return np.maximum(out, min_sigma)
 
 
@@ -173,3 +192,70 @@ def rank_choices(
         deployable=dep,
         order=order,
     )
+
+
+def fit_draw_scale(
+    log_pred: np.ndarray,
+    log_true: np.ndarray,
+    log_relative_sigma: np.ndarray,
+    scales: np.ndarray | None = None,
+    *,
+    n_samples: int = 500,
+    seed: int = 0,
+) -> tuple[float, dict[str, float]]:
+    """Scale of the ranking's draws that makes the expected loss of the pick honest.
+
+    On held-out predictions, for each scale ``t`` the candidates measured for a sample are
+    ranked by expected loss with draws of width ``t * log_relative_sigma`` (no head, every
+    candidate deployable); the mean predicted expected loss of the pick is compared with
+    its mean realised regret (``exp(true[pick] - min(true)) - 1``). The scale whose
+    prediction is closest to what was realised is returned (1.0 when no sample has two
+    measured candidates).
+
+    Args:
+        log_pred: Predicted log latency ``[N, C]``.
+        log_true: Measured log latency ``[N, C]``, NaN where unmeasured.
+        log_relative_sigma: ``[C]`` (see :func:`relative_sigma`).
+        scales: Candidate scales (default 0.2 to 1.5).
+        n_samples: Draws per sample.
+        seed: Seed of the draws.
+
+    Returns:
+        ``(scale, {"predicted": ..., "realised": ..., "samples": ...})`` at that scale.
+    """
+    pred = np.asarray(log_pred, dtype=np.float64)
+    true = np.asarray(log_true, dtype=np.float64)
+    rel = np.asarray(log_relative_sigma, dtype=np.float64)
+    grid = np.asarray(scales if scales is not None else np.linspace(0.2, 1.5, 14))
+    rows = [i for i in range(len(true)) if int(np.sum(~np.isnan(true[i]))) >= 2]
+    if not rows:
+        return 1.0, {"predicted": float("nan"), "realised": float("nan"), "samples": 0.0}
+    best: tuple[float, float, float, float] | None = None
+    for t in grid:
+        got, real = [], []
+        for i in rows:
+            known = ~np.isnan(true[i]) & np.isfinite(pred[i])
+            if known.sum() < 2:
+                continue
+            r = rank_choices(
+                np.where(known, pred[i], 0.0),
+                np.maximum(rel, 1e-6),
+                np.ones(len(rel)),
+                known.astype(np.float64),
+                alpha=0.0,
+                n_samples=n_samples,
+                seed=seed,
+                risk_aware=False,
+                log_relative_sigma=t * rel,
+            )
+            pick = int(r.order[0])
+            got.append(float(r.expected_loss[pick]))
+            real.append(float(np.exp(true[i, pick] - np.nanmin(true[i])) - 1.0))
+        if not got:
+            continue
+        gap = abs(float(np.mean(got)) - float(np.mean(real)))
+        if best is None or gap < best[0]:
+            best = (gap, float(t), float(np.mean(got)), float(np.mean(real)))
+    if best is None:
+        return 1.0, {"predicted": float("nan"), "realised": float("nan"), "samples": 0.0}
+    return best[1], {"predicted": best[2], "realised": best[3], "samples": float(len(rows))}

@@ -28,6 +28,25 @@ def test_round_trip(rec_artefact: Path, rec_dataset: RecDataset, tmp_path: Path)
     )
     np.testing.assert_allclose(p1.log_latency_ms, p2.log_latency_ms, rtol=1e-6)
     np.testing.assert_allclose(q1, q2)
+    assert Recommender.load(out).draw_scale == rec.draw_scale > 0
+
+
+def test_draw_scale_fitted_and_applied(rec_artefact: Path, rec_dataset: RecDataset) -> None:
+    rec = Recommender.load(rec_artefact)
+    meta = json.loads((rec_artefact / "meta.json").read_text())
+    fit = meta["info"]["draw_scale_fit"]
+    if "samples" in fit:
+        assert 0.0 < rec.draw_scale <= 1.5
+    else:  # two families: none to hold out, nothing to fit
+        assert rec.draw_scale == 1.0 and fit["method"].startswith("none")
+    args = (rec_dataset.hetero, rec_dataset.graph_features, rec_dataset.device_features)
+    rec.draw_scale = 1.0
+    plain, _ = rec.predict(*args)
+    rec.draw_scale = 0.4
+    scaled, _ = rec.predict(*args)
+    assert plain.log_latency_rel_sigma is not None and scaled.log_latency_rel_sigma is not None
+    np.testing.assert_allclose(scaled.log_latency_rel_sigma, 0.4 * plain.log_latency_rel_sigma)
+    np.testing.assert_allclose(scaled.log_latency_sigma, plain.log_latency_sigma)
 
 
 def test_tampered_file_refused(rec_artefact: Path, tmp_path: Path) -> None:

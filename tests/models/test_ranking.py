@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.models.ranking import rank_choices, relative_sigma
+from graphrec.models.ranking import fit_draw_scale, rank_choices, relative_sigma
 
 
 def test_clear_winner() -> None:
@@ -68,6 +68,18 @@ def test_relative_sigma_removes_the_shared_error() -> None:
     assert (rel < 0.5).all()  # the shared 1.0 is gone
     assert rel[0] < rel[1] < rel[2]
     assert np.isnan(relative_sigma(np.array([[0.1, np.nan], [np.nan, 0.2]]))).all()
+    # Gaussian residuals: the robust spread agrees with the RMS.
+    rms = relative_sigma(resid, robust=False)
+    np.testing.assert_allclose(rel, rms, rtol=0.15)
+
+
+def test_relative_sigma_is_robust_to_a_few_large_misses() -> None:
+    rng = np.random.default_rng(1)
+    resid = rng.normal(0, 0.1, size=(500, 2))
+    resid[:25, 1] += 3.0  # 5 % of the predictions of candidate 1 are 20x off
+    robust = relative_sigma(resid)
+    rms = relative_sigma(resid, robust=False)
+    assert robust[1] < 0.25 < rms[1]
 
 
 def test_relative_sigma_sharpens_the_ranking() -> None:
@@ -81,3 +93,17 @@ def test_relative_sigma_sharpens_the_ranking() -> None:
     assert tight.expected_loss[0] < loose.expected_loss[0]
     # The interval still shows the full error.
     np.testing.assert_allclose(tight.latency_high_ms, loose.latency_high_ms)
+
+
+def test_fit_draw_scale_matches_the_realised_loss() -> None:
+    rng = np.random.default_rng(0)
+    pred = rng.normal(0.0, 0.3, size=(150, 5))
+    true = pred + rng.normal(0.0, 0.3, size=pred.shape)  # the error really is 0.3
+    true[::7, 1] = np.nan
+    right, fit = fit_draw_scale(pred, true, np.full(5, 0.3))
+    wide, _ = fit_draw_scale(pred, true, np.full(5, 1.2))  # claims 4x the real error
+    assert fit["samples"] == 150
+    assert abs(fit["predicted"] - fit["realised"]) < 0.05
+    assert 0.5 <= right <= 1.5
+    assert wide < 0.5 * right  # shrinks a width that overstates the error
+    assert fit_draw_scale(pred[:, :1], true[:, :1], np.full(1, 0.3))[0] == 1.0
