@@ -40,6 +40,22 @@ def _shapes(items: list[str] | None) -> dict[str, list[int]] | None:
     return out
 
 
+def _values(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not sep or not name or value != value:
+            raise ShapeSpecError(f"--value expects NAME=NUMBER, got {item!r}")
+        out[name] = value
+    return out
+
+
 def _console() -> Any:
     from rich.console import Console
 
@@ -198,6 +214,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                     resume=args.resume,
                     input_shapes=_shapes(args.shape),
                     batch_size=args.batch_size,
+                    input_values=_values(args.value),
                     on_plan=on_plan,
                     on_start=on_start,
                     on_result=on_result,
@@ -247,6 +264,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-time", type=float, default=None, help="max seconds of warm runs")
     p.add_argument("--shape", action="append", metavar="NAME=D0,D1", help="input shape override")
     p.add_argument("--batch-size", type=int, default=1, help="value of dynamic batch dims")
+    p.add_argument(
+        "--value",
+        action="append",
+        metavar="NAME=NUMBER",
+        help="fill this input with a constant instead of random data (e.g. sr=16000)",
+    )
     p.add_argument("--cache-dir", help="conversion cache (default ~/.cache/graphrec)")
     p.add_argument(
         "--resume",

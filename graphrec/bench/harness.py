@@ -248,7 +248,18 @@ class _Campaign:
 
 
 def _inputs_file(cache_dir: Path, model: ModelSpec) -> Path:
-    key = hashlib.sha256(repr((model.sha256, model.input_shapes, model.input_dtypes)).encode())
+    key = hashlib.sha256(
+        repr(
+            (
+                model.sha256,
+                model.input_shapes,
+                model.input_dtypes,
+                sorted(model.input_values.items()),
+            )
+            if model.input_values
+            else (model.sha256, model.input_shapes, model.input_dtypes)
+        ).encode()
+    )
     path = cache_dir / "inputs" / f"{model.sha256[:16]}-{key.hexdigest()[:8]}.npz"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +302,7 @@ def run_campaign(
     resume: bool = True,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     batch_size: int = 1,
+    input_values: Mapping[str, float] | None = None,
     worker_env: Mapping[str, str] | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_start: Callable[[Task], None] | None = None,
@@ -313,6 +325,8 @@ def run_campaign(
         input_shapes: Explicit input shapes by input name (see
             :func:`graphrec.runtimes.inputs.resolve_shape`).
         batch_size: Value of dynamic batch dimensions.
+        input_values: Inputs filled with one constant, by name (see
+            :func:`graphrec.runtimes.inputs.make_inputs`).
         worker_env: Extra environment for worker processes.
         on_plan: Called once with the number of pending measurements.
         on_start: Called before each measurement.
@@ -333,7 +347,14 @@ def run_campaign(
             specs.append(m)
             continue
         for path in discover_models([m]):
-            specs.append(model_spec(path, overrides=input_shapes, batch_size=batch_size))
+            specs.append(
+                model_spec(
+                    path,
+                    overrides=input_shapes,
+                    batch_size=batch_size,
+                    input_values=input_values,
+                )
+            )
     by_sha: dict[str, ModelSpec] = {}
     for s in specs:  # identical files are one model; keep a torch source if any copy has one
         kept = by_sha.setdefault(s.sha256, s)

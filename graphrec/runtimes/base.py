@@ -224,6 +224,8 @@ class ModelSpec:
         input_dtypes: NumPy dtype names of the inputs.
         output_names: ONNX output names, in graph order.
         torch_source: The torch module it came from, when known.
+        input_values: Inputs filled with one constant instead of random data, by name
+            (a sample rate, an NMS threshold: inputs whose values the model checks).
     """
 
     onnx_path: Path
@@ -234,6 +236,7 @@ class ModelSpec:
     input_dtypes: list[str]
     output_names: list[str]
     torch_source: TorchSource | None = None
+    input_values: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for worker requests)."""
@@ -246,6 +249,7 @@ class ModelSpec:
             "input_dtypes": list(self.input_dtypes),
             "output_names": list(self.output_names),
             "torch_source": None if self.torch_source is None else self.torch_source.to_dict(),
+            "input_values": dict(self.input_values),
         }
 
     @classmethod
@@ -261,6 +265,7 @@ class ModelSpec:
             input_dtypes=list(d["input_dtypes"]),
             output_names=list(d["output_names"]),
             torch_source=None if ts is None else TorchSource(ts["factory"], dict(ts["kwargs"])),
+            input_values={str(k): float(v) for k, v in (d.get("input_values") or {}).items()},
         )
 
 

@@ -120,11 +120,13 @@ def model_spec(
     dim_values: Mapping[str, int] | None = None,
     batch_size: int = 1,
     torch_source: TorchSource | None = None,
+    input_values: Mapping[str, float] | None = None,
 ) -> ModelSpec:
     """Describe an ONNX file for benchmarking: identity, concrete inputs, outputs.
 
     Only the graph's declarations are read (``onnx.load`` without external weights).
-    The torch source defaults to the file's ``.torch.json`` sidecar.
+    The torch source defaults to the file's ``.torch.json`` sidecar. ``input_values``
+    fills the named inputs with one constant (see :func:`make_inputs`).
 
     Raises:
         ModelLoadError: The file is missing.
@@ -167,10 +169,12 @@ def model_spec(
         names.append(vi.name)
         declared[vi.name] = dims
         dtypes.append(dtype)
-    if overrides:
-        unknown = sorted(set(overrides) - set(names))
+    for what, given in (("shape", overrides), ("value", input_values)):
+        unknown = sorted(set(given or ()) - set(names))
         if unknown:
-            raise ShapeSpecError(f"{p}: no input named {unknown}; inputs are {names}")
+            raise ShapeSpecError(
+                f"{p}: no input named {unknown} (for a {what}); inputs are {names}"
+            )
     # All inputs at once, so inputs sharing a symbolic dim (ids/mask "seq") agree.
     resolved = resolve_input_shapes(
         declared, overrides, batch_size=batch_size, dim_values=dim_values
@@ -186,6 +190,7 @@ def model_spec(
         input_dtypes=dtypes,
         output_names=outputs,
         torch_source=torch_source if torch_source is not None else torch_source_for(p),
+        input_values={str(k): float(v) for k, v in (input_values or {}).items()},
     )
 
 
@@ -193,13 +198,19 @@ def make_inputs(model: ModelSpec, *, seed: int = 0) -> list[np.ndarray]:
     """Deterministic input data for ``model``.
 
     Floats are standard normal; integers are 0 or 1 (valid as token ids and indices for
-    any table); booleans are random.
+    any table); booleans are random. Inputs named in ``model.input_values`` hold that
+    constant instead (a model that checks its sample rate needs 16000, not 0 or 1).
     """
     rng = np.random.default_rng(seed)
     arrays: list[np.ndarray] = []
-    for shape, dtype in zip(model.input_shapes, model.input_dtypes, strict=True):
+    fixed = model.input_values or {}
+    for name, shape, dtype in zip(
+        model.input_names, model.input_shapes, model.input_dtypes, strict=True
+    ):
         dt = np.dtype(dtype)
-        if dt.kind == "f":
+        if name in fixed:
+            arr = np.full(shape, fixed[name]).astype(dt)
+        elif dt.kind == "f":
             arr = rng.standard_normal(shape).astype(dt)
         elif dt.kind in "iu":
             arr = rng.integers(0, 2, size=shape).astype(dt)

@@ -275,3 +275,31 @@ def test_resume_after_harness_is_killed(models_dir: Path, tmp_path: Path) -> Non
     for rid, r in first.items():  # nothing finished before the kill was lost or redone
         assert after[rid]["created_at"] == r["created_at"] and after[rid]["p50_ms"] == r["p50_ms"]
     assert all(r["status"] == Status.OK for r in rows)
+
+
+def test_input_values_reach_the_measured_inputs(
+    models_dir: Path, tmp_path: Path, device: DeviceProfile, fast_config: MeasureConfig
+) -> None:
+    import numpy as np
+
+    from graphrec.bench._cli import _values
+
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        run_campaign(
+            [models_dir / "mlp_a.onnx"],
+            store=store,
+            device=device,
+            patterns=[ORT],
+            threads=(1,),
+            config=fast_config,
+            cache_dir=tmp_path / "cache",
+            input_values=_values(["x=0.5"]),
+        )
+        (row,) = store.rows()
+    assert row["status"] == Status.OK
+    files = [p for p in (tmp_path / "cache" / "inputs").glob("*.npz") if "-ref" not in p.name]
+    (inputs,) = files
+    with np.load(inputs) as data:
+        assert (data["arr_0"] == 0.5).all()
+    with pytest.raises(GraphRecError, match="NAME=NUMBER"):
+        _values(["sr"])

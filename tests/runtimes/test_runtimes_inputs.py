@@ -66,3 +66,18 @@ def test_bad_sidecar(tmp_path: Path) -> None:
     path.with_suffix(".torch.json").write_text("{oops")
     with pytest.raises(ModelLoadError, match="sidecar"):
         model_spec(path)
+
+
+def test_model_spec_input_values(tmp_path: Path) -> None:
+    from graphrec.runtimes.base import ModelSpec
+
+    path = make_mlp(tmp_path / "m.onnx")
+    spec = model_spec(path, input_values={"x": 16000})
+    (x,) = make_inputs(spec)
+    assert x.dtype == np.float32 and (x == 16000.0).all()
+    again = ModelSpec.from_dict(spec.to_dict())
+    assert again.input_values == {"x": 16000.0}
+    np.testing.assert_array_equal(make_inputs(again)[0], x)
+    assert not (make_inputs(model_spec(path))[0] == 16000.0).any()  # random without it
+    with pytest.raises(ShapeSpecError, match=r"no input named.*value"):
+        model_spec(path, input_values={"sr": 16000})
