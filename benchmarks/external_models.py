@@ -18,6 +18,11 @@ on the same models and device, and compares per model:
 
 Prints a table and saves it as Markdown + JSON (``--out``).
 
+A new user of a model also knows what its documentation says about its inputs: ``--shape
+GLOB:NAME=D0,D1,...`` and ``--value GLOB:NAME=NUMBER`` (repeatable) give the input shape
+or a constant input value for the models whose file name matches ``GLOB`` (e.g. the
+PP-OCR recogniser's documented ``3x48x320`` input, silero-vad's sample rate 16000).
+
 Usage::
 
     pip download --no-deps -d /tmp/ext-wheels rapidocr-onnxruntime nudenet silero-vad
@@ -41,6 +46,25 @@ import numpy as np
 #: Runtimes that take an ONNX file (LiteRT, ExecuTorch and torch convert from the PyTorch
 #: module, which a model found in a wheel does not come with).
 DEFAULT_RUNTIMES = "onnxruntime,openvino,mnn,ncnn,tract"
+
+
+def model_overrides(
+    filename: str, shapes: list[str], values: list[str]
+) -> tuple[dict[str, list[int]], dict[str, float]]:
+    """Input shapes and constant values that ``--shape`` / ``--value`` give ``filename``."""
+    import fnmatch
+
+    from graphrec.bench._cli import _shapes, _values
+
+    picked: list[list[str]] = [[], []]
+    for k, items in enumerate((shapes, values)):
+        for item in items:
+            glob, sep, spec = item.partition(":")
+            if not sep:
+                raise SystemExit(f"expected GLOB:NAME=..., got {item!r}")
+            if fnmatch.fnmatch(filename, glob):
+                picked[k].append(spec)
+    return _shapes(picked[0]) or {}, _values(picked[1]) or {}
 
 
 def extract_models(paths: list[str], work: Path) -> list[tuple[str, Path]]:
@@ -101,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="measurement rounds")
     ap.add_argument("--max-time", type=float, default=None, help="longest timed phase (s)")
     ap.add_argument("--train-data", nargs="*", default=None, help="stores for the baseline")
+    ap.add_argument(
+        "--shape", action="append", default=[], metavar="GLOB:NAME=D0,D1", help="input shape"
+    )
+    ap.add_argument(
+        "--value", action="append", default=[], metavar="GLOB:NAME=NUMBER", help="input value"
+    )
     args = ap.parse_args(argv)
     if Path(args.db).resolve().is_relative_to(Path("runs").resolve()):
         raise SystemExit("--db must be outside runs/ (the campaign's folder)")
@@ -131,21 +161,29 @@ def main(argv: list[str] | None = None) -> int:
     device = DeviceProfile.detect()
     Path(args.db).parent.mkdir(parents=True, exist_ok=True)
     tm = time.perf_counter()
+    # Models with the same input overrides are measured together.
+    groups: dict[str, list[Path]] = {}
+    for _, f in found:
+        groups.setdefault(json.dumps(model_overrides(f.name, args.shape, args.value)), []).append(f)
     with ResultStore(args.db) as store:
-        run_campaign(
-            [str(f) for _, f in found],
-            store=store,
-            device=device,
-            runtimes=[r for r in args.runtimes.split(",") if r],
-            patterns=rec.candidates,
-            threads=tuple(int(t) for t in args.threads.split(",") if t),
-            repeat=args.repeat,
-            config=config,
-            on_result=lambda row: print(
-                f"  {row.get('model_name')} {row['candidate_id']}: {row['status']}",
-                flush=True,
-            ),
-        )
+        for key, files in groups.items():
+            shapes, values = json.loads(key)
+            run_campaign(
+                [str(f) for f in files],
+                store=store,
+                device=device,
+                runtimes=[r for r in args.runtimes.split(",") if r],
+                patterns=rec.candidates,
+                threads=tuple(int(t) for t in args.threads.split(",") if t),
+                repeat=args.repeat,
+                config=config,
+                input_shapes=shapes or None,
+                input_values=values or None,
+                on_result=lambda row: print(
+                    f"  {row.get('model_name')} {row['candidate_id']}: {row['status']}",
+                    flush=True,
+                ),
+            )
     measure_s = time.perf_counter() - tm
 
     ds = RecDataset.from_stores([args.db], candidates=rec.candidates, min_candidates=1)
@@ -163,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t = time.perf_counter()
-            r = recommend(path, device, artefact=art, candidates=runtimes)
+            shapes = model_overrides(Path(path).name, args.shape, args.value)[0]
+            r = recommend(
+                path, device, artefact=art, candidates=runtimes, input_shapes=shapes or None
+            )
             rec_ms.append(1000 * (time.perf_counter() - t))
         best_c = ds.candidates[int(ds.best[i])]
         row: dict[str, Any] = {
