@@ -241,11 +241,18 @@ def recommend(
             raise CandidateSpecError(
                 f"no candidate matches {list(candidates)}; the recommender knows: {ids}"
             )
+    # Runtimes that convert from the PyTorch module cannot run a bare ONNX file: they take
+    # no part in the ranking's draws (else they would be "the fastest" in some draws and
+    # inflate every other choice's expected loss).
+    p_dep = pred.p_deployable[0, keep].copy()
+    if not _has_torch_source(onnx_path):
+        blocked = [_needs_torch_source(Candidate.parse(ids[int(i)]).runtime) for i in keep]
+        p_dep[np.asarray(blocked, dtype=bool)] = 0.0
     ranked = rank_choices(
         pred.log_latency_ms[0, keep],
         pred.log_latency_sigma[keep],
         proba[0, keep],
-        pred.p_deployable[0, keep],
+        p_dep,
         alpha=rec.alpha,
         log_relative_sigma=None
         if pred.log_latency_rel_sigma is None
@@ -296,16 +303,19 @@ def _needs_torch_source(runtime: str) -> bool:
         return False
 
 
-def _mark_torch_source(choices: list[Choice], onnx_path: str | os.PathLike[str]) -> list[Choice]:
-    """Choices whose runtime converts from the PyTorch module cannot run a bare ONNX file
-    (no ``.torch.json`` sidecar, as ``graphrec zoo`` writes): mark them and move them last."""
+def _has_torch_source(onnx_path: str | os.PathLike[str]) -> bool:
     from graphrec.runtimes.inputs import torch_source_for
 
     try:
-        has_source = torch_source_for(Path(onnx_path)) is not None
+        return torch_source_for(Path(onnx_path)) is not None
     except GraphRecError:
-        has_source = False
-    if has_source:
+        return False
+
+
+def _mark_torch_source(choices: list[Choice], onnx_path: str | os.PathLike[str]) -> list[Choice]:
+    """Choices whose runtime converts from the PyTorch module cannot run a bare ONNX file
+    (no ``.torch.json`` sidecar, as ``graphrec zoo`` writes): mark them and move them last."""
+    if _has_torch_source(onnx_path):
         return choices
     runnable, blocked = [], []
     for c in choices:

@@ -211,3 +211,13 @@ def test_packaged_default_artefact(monkeypatch: pytest.MonkeyPatch) -> None:
     blocked = [c for c in rec.choices if c.note]
     assert blocked and all(not c.deployable for c in blocked)
     assert rec.choices[-1].note is not None
+    # ... and take no part in the ranking: never the fastest, so they do not inflate the
+    # others' expected loss (ranking the ONNX runtimes alone gives about the same figures).
+    assert all(c.p_fastest == 0.0 and c.p_deployable == 0.0 for c in blocked)
+    onnx_only = [c.candidate_id for c in rec.choices if not c.note]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfDistributionWarning)
+        alone = graphrec.recommend(EXAMPLE, candidates=onnx_only)
+    assert alone.best.candidate_id == rec.best.candidate_id
+    assert rec.best.expected_loss is not None and alone.best.expected_loss is not None
+    assert abs(rec.best.expected_loss - alone.best.expected_loss) < 0.1

@@ -255,7 +255,7 @@ def fit_draw_scale(
             continue
         gap = abs(float(np.mean(got)) - float(np.mean(real)))
         if best is None or gap < best[0]:
-            best = (gap, float(t), float(np.mean(got)), float(np.mean(real)))
+            best = (gap, round(float(t), 4), float(np.mean(got)), float(np.mean(real)))
     if best is None:
         return 1.0, {"predicted": float("nan"), "realised": float("nan"), "samples": 0.0}
     return best[1], {"predicted": best[2], "realised": best[3], "samples": float(len(rows))}
