@@ -83,3 +83,28 @@ def test_not_a_store(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(BenchStoreError, match=str(bad.name)):
         RecDataset.from_stores([bad])
+
+
+def test_repeat_rounds_are_medians_and_not_benchmark_time(
+    rec_store: Path, rec_dataset: RecDataset, tmp_path: Path
+) -> None:
+    """A second round of every row: the label is the median over rounds, and the
+    exhaustive-benchmark wall time still counts one pass (round 0)."""
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "two_rounds.sqlite"
+    shutil.copy(rec_store, db)
+    conn = sqlite3.connect(db)
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(results)") if r[1] != "id"]
+    sel = ", ".join("1" if c == "round" else "3 * p50_ms" if c == "p50_ms" else c for c in cols)
+    conn.execute(f"INSERT INTO results ({', '.join(cols)}) SELECT {sel} FROM results")
+    conn.commit()
+    conn.close()
+    two = RecDataset.from_stores([db])
+    np.testing.assert_allclose(two.measure_wall_s, rec_dataset.measure_wall_s)
+    ok = rec_dataset.deployable == 1
+    # Two rounds, p50 and 3 x p50: the median is their mean, 2 x p50.
+    np.testing.assert_allclose(
+        two.log_latency_ms[ok], rec_dataset.log_latency_ms[ok] + np.log(2.0), rtol=1e-9
+    )
