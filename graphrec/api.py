@@ -245,7 +245,8 @@ def recommend(
     # no part in the ranking's draws (else they would be "the fastest" in some draws and
     # inflate every other choice's expected loss).
     p_dep = pred.p_deployable[0, keep].copy()
-    if not _has_torch_source(onnx_path):
+    has_source = _has_torch_source(onnx_path)
+    if not has_source:
         blocked = [_needs_torch_source(Candidate.parse(ids[int(i)]).runtime) for i in keep]
         p_dep[np.asarray(blocked, dtype=bool)] = 0.0
     ranked = rank_choices(
@@ -276,7 +277,7 @@ def recommend(
                 cold_start_ms=float(cold[j]),
             )
         )
-    choices = _mark_torch_source(choices, onnx_path)
+    choices = _mark_torch_source(choices, has_source)
     if top_k is not None:
         choices = choices[: max(int(top_k), 1)]
     reasons = rec.distance_warnings(mi.graph_features, dv)
@@ -312,10 +313,11 @@ def _has_torch_source(onnx_path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def _mark_torch_source(choices: list[Choice], onnx_path: str | os.PathLike[str]) -> list[Choice]:
+def _mark_torch_source(choices: list[Choice], has_source: bool) -> list[Choice]:
     """Choices whose runtime converts from the PyTorch module cannot run a bare ONNX file
-    (no ``.torch.json`` sidecar, as ``graphrec zoo`` writes): mark them and move them last."""
-    if _has_torch_source(onnx_path):
+    (``has_source`` False: no ``.torch.json`` sidecar, as ``graphrec zoo`` writes): mark
+    them and move them last."""
+    if has_source:
         return choices
     runnable, blocked = [], []
     for c in choices:

@@ -167,7 +167,7 @@ def test_cli_train(rec_store: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_torch_source_runtimes_cannot_take_a_bare_onnx(tmp_path: Path) -> None:
-    from graphrec.api import Choice, _mark_torch_source
+    from graphrec.api import Choice, _has_torch_source, _mark_torch_source
 
     def choice(rank: int, cid: str) -> Choice:
         return Choice(rank, cid, 1.0, 0.5, 2.0, 0.5, 0.0, 1.0, True, 5.0)
@@ -175,7 +175,7 @@ def test_torch_source_runtimes_cannot_take_a_bare_onnx(tmp_path: Path) -> None:
     model = tmp_path / "m.onnx"
     make_convnet(model, channels=4, seed=0)
     ids = ["litert/xnnpack/fp32/threads=1", "onnxruntime/cpu/fp32/opt=all/threads=1"]
-    out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], model)
+    out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], _has_torch_source(model))
     assert [c.candidate_id for c in out] == ids[::-1] and [c.rank for c in out] == [1, 2]
     assert not out[1].deployable and "PyTorch module" in (out[1].note or "")
     assert out[0].note is None and out[0].deployable
@@ -183,7 +183,7 @@ def test_torch_source_runtimes_cannot_take_a_bare_onnx(tmp_path: Path) -> None:
     (tmp_path / "m.torch.json").write_text(
         json.dumps({"factory": "graphrec.zoo.entry:torch_module", "kwargs": {}})
     )
-    out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], model)
+    out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], _has_torch_source(model))
     assert [c.candidate_id for c in out] == ids and out[0].deployable
 
 

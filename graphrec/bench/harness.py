@@ -248,18 +248,10 @@ class _Campaign:
 
 
 def _inputs_file(cache_dir: Path, model: ModelSpec) -> Path:
-    key = hashlib.sha256(
-        repr(
-            (
-                model.sha256,
-                model.input_shapes,
-                model.input_dtypes,
-                sorted(model.input_values.items()),
-            )
-            if model.input_values
-            else (model.sha256, model.input_shapes, model.input_dtypes)
-        ).encode()
-    )
+    parts: tuple[object, ...] = (model.sha256, model.input_shapes, model.input_dtypes)
+    if model.input_values:  # (without them the key is unchanged: cached inputs stay valid)
+        parts += (sorted(model.input_values.items()),)
+    key = hashlib.sha256(repr(parts).encode())
     path = cache_dir / "inputs" / f"{model.sha256[:16]}-{key.hexdigest()[:8]}.npz"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -257,8 +257,15 @@ def _read_dataset_folder(
         meas, models_df, meta = load_dataset(path)
     except DatasetError as exc:
         raise BenchStoreError(path, str(exc)) from None
-    cols = ["model_sha256", "candidate_id", "device_id", "round", "status", "p50_ms"]
-    cols.append("cold_start_ms")
+    cols = [
+        "model_sha256",
+        "candidate_id",
+        "device_id",
+        "round",
+        "status",
+        "p50_ms",
+        "cold_start_ms",
+    ]
     frame = meas[[*cols, "wall_s"]] if "wall_s" in meas.columns else meas[cols].assign(wall_s=0.0)
     frame = frame.astype(object).where(frame.notna(), None)
     rows = frame.to_dict("records")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,29 @@ ORT_INT8 = "onnxruntime/cpu/int8/opt=all/threads=1"
 @pytest.fixture(scope="module")
 def device() -> DeviceProfile:
     return DeviceProfile.detect(probe_gpus=False)
+
+
+def _measure_one(
+    model: Path,
+    tmp_path: Path,
+    device: DeviceProfile,
+    config: MeasureConfig,
+    patterns: list[str],
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Rows of one model measured at threads=1 into a fresh store (cache under tmp_path)."""
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        run_campaign(
+            [model],
+            store=store,
+            device=device,
+            patterns=patterns,
+            threads=(1,),
+            config=config,
+            cache_dir=tmp_path / "cache",
+            **kwargs,
+        )
+        return store.rows()
 
 
 def _by_candidate(rows: list[dict[str, object]]) -> dict[object, dict[str, object]]:
@@ -166,18 +190,14 @@ def test_unchecked_outputs_are_not_a_success(
 ) -> None:
     # The onnxruntime reference fails (as for a model whose resolved input shapes it
     # rejects): a candidate that still runs is timed but stored as "unverified".
-    with ResultStore(tmp_path / "r.sqlite") as store:
-        run_campaign(
-            [models_dir / "mlp_a.onnx"],
-            store=store,
-            device=device,
-            patterns=[ORT, "openvino/cpu/fp32/*/threads=1"],
-            threads=(1,),
-            config=fast_config,
-            cache_dir=tmp_path / "cache",
-            worker_env={FAULT_ENV: "fail:reference"},
-        )
-        rows = store.rows()
+    rows = _measure_one(
+        models_dir / "mlp_a.onnx",
+        tmp_path,
+        device,
+        fast_config,
+        [ORT, "openvino/cpu/fp32/*/threads=1"],
+        worker_env={FAULT_ENV: "fail:reference"},
+    )
     assert len(rows) == 2
     for r in rows:
         assert r["status"] == Status.UNVERIFIED, r
@@ -284,18 +304,14 @@ def test_input_values_reach_the_measured_inputs(
 
     from graphrec.bench._cli import _values
 
-    with ResultStore(tmp_path / "r.sqlite") as store:
-        run_campaign(
-            [models_dir / "mlp_a.onnx"],
-            store=store,
-            device=device,
-            patterns=[ORT],
-            threads=(1,),
-            config=fast_config,
-            cache_dir=tmp_path / "cache",
-            input_values=_values(["x=0.5"]),
-        )
-        (row,) = store.rows()
+    (row,) = _measure_one(
+        models_dir / "mlp_a.onnx",
+        tmp_path,
+        device,
+        fast_config,
+        [ORT],
+        input_values=_values(["x=0.5"]),
+    )
     assert row["status"] == Status.OK
     files = [p for p in (tmp_path / "cache" / "inputs").glob("*.npz") if "-ref" not in p.name]
     (inputs,) = files
