@@ -6,8 +6,8 @@ ones, so every figure is for architectures the models never saw.
 
 Methods compared on the same test samples:
 
-* ``graphrec``: the full ranking (MEDN latencies + PSO-W-CatBoost, :mod:`graphrec.models.ranking`),
-  trained by :func:`graphrec.train.fit_recommender` (blend weight fitted on inner folds);
+* ``graphrec``: the full ranking (MEDN latencies + PSO-W-CatBoost, :mod:`graphrec.recommender.ranking`),
+  trained by :func:`graphrec.recommender.train.fit_recommender` (blend weight fitted on inner folds);
   ablations ``graphrec_alpha_{0.5,0.8,0.2}`` (blend weight fixed) and ``graphrec_no_risk``
   (deployability treated as certain when ranking);
 * ``medn``: fastest predicted latency among choices predicted deployable;
@@ -107,7 +107,7 @@ def noise_floor(stores: list[str]) -> dict[str, Any]:
     from collections import defaultdict
     from pathlib import Path
 
-    from graphrec.models.dataset import _read_store
+    from graphrec.dataset.samples import _read_store
 
     raw: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
     for st in stores:
@@ -221,16 +221,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from graphrec.models.artefact import head_features
-    from graphrec.models.dataset import (
+    from graphrec.dataset.samples import (
         RecDataset,
         first_measured,
         masked_argmax,
         regret_matrix,
     )
-    from graphrec.models.pso_catboost import PSOWCatBoostClassifier
-    from graphrec.models.ranking import rank_choices
-    from graphrec.train import fit_recommender
+    from graphrec.recommender.artefact import head_features
+    from graphrec.recommender.pso_catboost import PSOWCatBoostClassifier
+    from graphrec.recommender.ranking import rank_choices
+    from graphrec.recommender.train import fit_recommender
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()

@@ -98,7 +98,7 @@ def best_on_average(
     rec: Any, train_data: list[str] | None, runtimes: list[str], model_root: str | None
 ) -> str:
     """Candidate of ``runtimes`` with the lowest mean regret on the training data."""
-    from graphrec.models.dataset import RecDataset, regret_matrix
+    from graphrec.dataset.samples import RecDataset, regret_matrix
 
     stores = train_data or rec.info.get("stores") or []
     if not stores:
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     from graphrec.bench.harness import run_campaign
     from graphrec.bench.protocol import MeasureConfig
     from graphrec.bench.store import ResultStore
+    from graphrec.dataset.samples import RecDataset, regret_matrix
     from graphrec.device import DeviceProfile
-    from graphrec.models.dataset import RecDataset, regret_matrix
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()

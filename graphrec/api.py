@@ -33,13 +33,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from graphrec.device import DeviceProfile
-    from graphrec.models.artefact import Recommender
+    from graphrec.recommender.artefact import Recommender
 
 __all__ = ["ARTEFACT_ENV", "Choice", "Recommendation", "load_artefact", "recommend", "verify"]
 
 #: Environment variable naming the default artefact folder.
 ARTEFACT_ENV = "GRAPHREC_ARTEFACT"
-_PACKAGED = Path(__file__).parent / "models" / "data" / "default"
+_PACKAGED = Path(__file__).parent / "data" / "recommender"
 
 
 @dataclass
@@ -134,7 +134,7 @@ class Recommendation:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int) -> Recommender:
-    from graphrec.models.artefact import Recommender
+    from graphrec.recommender.artefact import Recommender
 
     return Recommender.load(path)
 
@@ -218,8 +218,8 @@ def recommend(
         ArtefactError: No usable trained recommender.
         CandidateSpecError: ``candidates`` matches none of the artefact's candidates.
     """
-    from graphrec.models.features import device_vector, model_inputs
-    from graphrec.models.ranking import rank_choices
+    from graphrec.recommender.features import device_vector, model_inputs
+    from graphrec.recommender.ranking import rank_choices
     from graphrec.runtimes.base import Candidate
 
     rec, art_path = load_artefact(artefact)

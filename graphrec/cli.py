@@ -18,13 +18,13 @@ from graphrec.errors import GraphRecError
 #: Modules that add sub-commands, each through ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.graph._cli",
-    "graphrec.device",
+    "graphrec.device._cli",
     "graphrec.runtimes._cli",
     "graphrec.bench._cli",
     "graphrec.zoo._cli",
     "graphrec.mining._cli",
     "graphrec.dataset._cli",
-    "graphrec._recommend_cli",
+    "graphrec.recommender._cli",
 )
 
 

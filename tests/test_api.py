@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "models"))
 
-from rec_fixtures import *  # noqa: F403  (session fixtures shared with tests/models)
+from rec_fixtures import *  # noqa: F403  (session fixtures shared with tests/recommender)
 from rec_models import make_convnet
 
 import graphrec
@@ -194,7 +194,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "models" / "tiny_co
 @pytest.mark.skipif(not (PACKAGED / "meta.json").is_file(), reason="no packaged artefact")
 def test_packaged_default_artefact(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped recommender loads by default (checksums checked) and ranks the example."""
-    from graphrec.models.artefact import Recommender
+    from graphrec.recommender.artefact import Recommender
 
     monkeypatch.delenv("GRAPHREC_ARTEFACT", raising=False)
     meta = json.loads((PACKAGED / "meta.json").read_text())

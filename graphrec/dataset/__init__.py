@@ -2,8 +2,8 @@
 
 Example:
     >>> from graphrec.dataset import build_dataset, load_dataset, card_figures
-    >>> build_dataset(["runs/campaign.sqlite"], ["runs/zoo"], "graphrec/data/dataset")  # doctest: +SKIP
-    >>> meas, models, meta = load_dataset("graphrec/data/dataset")  # doctest: +SKIP
+    >>> build_dataset(["runs/campaign.sqlite"], ["runs/zoo"], "graphrec/data/measurements")  # doctest: +SKIP
+    >>> meas, models, meta = load_dataset("graphrec/data/measurements")  # doctest: +SKIP
     >>> card_figures(meas)["fragmentation"]["overall"]  # doctest: +SKIP
 """
 
@@ -13,7 +13,7 @@ from graphrec.dataset.build import MEASUREMENT_COLUMNS, build_dataset, load_data
 from graphrec.dataset.card import card_figures, fragmentation_svg, render_card
 
 #: Where the shipped dataset lives inside the package.
-SHIPPED_DATASET = Path(__file__).resolve().parent.parent / "data" / "dataset"
+SHIPPED_DATASET = Path(__file__).resolve().parent.parent / "data" / "measurements"
 
 __all__ = [
     "MEASUREMENT_COLUMNS",

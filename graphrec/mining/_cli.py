@@ -113,9 +113,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _recommend(inv: Inventory, device: str, con: Console) -> int:
-    from graphrec._recommend_cli import render
     from graphrec.api import load_artefact, recommend
     from graphrec.device import DeviceProfile
+    from graphrec.recommender._cli import render
 
     profile = DeviceProfile.load(device)
     load_artefact()  # fail once, with the how-to-train message, before extracting anything

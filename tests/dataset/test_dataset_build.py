@@ -169,7 +169,7 @@ def test_cli_info_and_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_dataset_folder_reads_like_its_store(tmp_path: Path) -> None:
     """The recommender trains from a dataset folder as from the store it was built from."""
-    from graphrec.models.dataset import _read_dataset_folder, _read_store
+    from graphrec.dataset.samples import _read_dataset_folder, _read_store
 
     store = _store(tmp_path / "s.sqlite")
     build_dataset([store], [_zoo(tmp_path / "zoo")], tmp_path / "ds")

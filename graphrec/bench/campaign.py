@@ -1,0 +1,500 @@
+"""Resumable measurement campaign: generate the zoo, measure it with the harness, in the background.
+
+The campaign of issue 4: N distinct zoo models across every family, measured on every
+installed deployment candidate (``graphrec.bench``) at the given thread counts and
+rounds, into one SQLite results store. Everything is resumable:
+
+* generation (``graphrec.zoo.folder``) reuses models already in the folder's manifest,
+  so a run continued after an interruption ends with the same folder;
+* measurement (``graphrec.bench.run_campaign``) skips ``(model, candidate, device, round)``
+  keys already in the store; each row is committed the moment it exists;
+* models are generated and measured in chunks (generate the next chunk, measure it), so
+  the store holds complete rows for the first models early, and a chunk whose keys are all
+  stored is skipped without starting any worker.
+
+Each session appends progress records to ``<store>.sessions.jsonl`` (session id, device,
+elapsed seconds, rows added), from which ``status`` sums the campaign's wall time across
+sessions and machines.
+
+Usage::
+
+    # start (or continue) in the background; prints the pid and the log file
+    python graphrec/bench/campaign.py run --count 680 --background
+    python graphrec/bench/campaign.py status          # progress, counts, wall time
+    python graphrec/bench/campaign.py stop            # SIGTERM the background driver
+    python graphrec/bench/campaign.py snapshot        # gzipped copy into benchmarks/campaign_snapshot/
+                                                  # (commit it: ``run`` restores from it)
+    # only generate (e.g. on a machine without the runtimes)
+    python graphrec/bench/campaign.py run --count 680 --generate-only
+
+Defaults put the zoo in ``runs/zoo`` and the store in ``runs/campaign.sqlite`` (``runs/``
+is git-ignored). A zoo folder regenerates bit-identically from its seeds on the same
+torch/onnx/onnxruntime versions (``graphrec zoo verify runs/zoo --sample 20``), so a second
+device can regenerate the zoo instead of copying it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+DEFAULT_ZOO = Path("runs/zoo")
+DEFAULT_STORE = Path("runs/campaign.sqlite")
+#: Tracked copy of the store, so a campaign spread over sessions survives a fresh checkout
+#: (``runs/`` is git-ignored): ``snapshot`` writes it, ``run`` restores from it when the
+#: store is missing.
+DEFAULT_SNAPSHOT = Path("benchmarks/campaign_snapshot/campaign.sqlite.gz")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers: {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers: {text!r}")
+    return values
+
+
+def _names(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [n.strip() for v in values for n in v.split(",") if n.strip()] or None
+
+
+def _pid_file(store: Path) -> Path:
+    return store.with_name(store.name + ".pid")
+
+
+def _log_file(store: Path) -> Path:
+    return store.with_name(store.name + ".log")
+
+
+def _sessions_file(store: Path) -> Path:
+    return store.with_name(store.name + ".sessions.jsonl")
+
+
+def _running_pid(store: Path) -> int | None:
+    """The pid of a live driver for ``store`` (from its pid file), else None."""
+    path = _pid_file(store)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+    return pid if "campaign.py" in cmdline else None
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+class _Stop(Exception):
+    """Raised from the SIGTERM handler to end the campaign between rows."""
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(f"signal {signum}")
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def _background(argv: list[str], store: Path) -> int:
+    pid = _running_pid(store)
+    if pid is not None:
+        print(f"a campaign driver for {store} is already running (pid {pid})")
+        return 1
+    log = _log_file(store)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    args = [a for a in argv if a != "--background"]
+    with log.open("a") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), *args],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=os.getcwd(),
+        )
+    _pid_file(store).write_text(f"{proc.pid}\n")
+    print(f"campaign running in the background: pid {proc.pid}, log {log}")
+    print(f"progress: python {Path(__file__).name} status --store {store}")
+    return 0
+
+
+def _snapshot(store: Path, snapshot: Path) -> int:
+    """Consistent copy of the live store (SQLite backup API, safe beside the writer), gzipped."""
+    import gzip
+    import shutil
+    import sqlite3
+    import tempfile
+
+    if not store.exists():
+        print(f"no store at {store}")
+        return 1
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "copy.sqlite"
+        src = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        dst = sqlite3.connect(copy)
+        with dst:
+            src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+        dst.execute("VACUUM")
+        src.close()
+        dst.close()
+        part = snapshot.with_suffix(".part")
+        with copy.open("rb") as fin, gzip.GzipFile(part, "wb", mtime=0) as fout:
+            shutil.copyfileobj(fin, fout)
+        part.replace(snapshot)
+    sessions = _sessions_file(store)
+    if sessions.exists():
+        shutil.copyfile(sessions, snapshot.parent / sessions.name)
+    print(f"wrote {snapshot} ({snapshot.stat().st_size / 2**20:.2f} MiB)")
+    return 0
+
+
+def _restore(store: Path, snapshot: Path) -> None:
+    """Recreate a missing store from the tracked snapshot (fresh checkout, new session)."""
+    import gzip
+    import shutil
+
+    if store.exists() or not snapshot.exists():
+        return
+    store.parent.mkdir(parents=True, exist_ok=True)
+    part = store.with_suffix(".restore")
+    with gzip.open(snapshot, "rb") as fin, part.open("wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    part.replace(store)
+    sessions = snapshot.parent / _sessions_file(store).name
+    if sessions.exists() and not _sessions_file(store).exists():
+        shutil.copyfile(sessions, _sessions_file(store))
+    print(f"restored {store} from {snapshot}")
+
+
+def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    store_path = Path(args.store)
+    _restore(store_path, Path(args.snapshot))
+    if args.background:
+        return _background(argv, store_path)
+    other = _running_pid(store_path)
+    if other is not None and other != os.getpid():
+        print(f"a campaign driver for {store_path} is already running (pid {other})")
+        return 1
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    _pid_file(store_path).write_text(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        return _run(args)
+    except (_Stop, KeyboardInterrupt) as exc:
+        print(f"campaign stopped ({exc or 'interrupt'}); run the same command to resume")
+        return 130
+    finally:
+        if _running_pid(store_path) == os.getpid():
+            _pid_file(store_path).unlink(missing_ok=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from graphrec.zoo import FAMILIES, generate, read_manifest
+
+    zoo = Path(args.zoo)
+    store_path = Path(args.store)
+    families = _names(args.families)
+    session = uuid.uuid4().hex[:12]
+    started = time.monotonic()
+    deadline = started + args.max_hours * 3600 if args.max_hours else None
+    sessions = _sessions_file(store_path)
+    base = {"session": session, "host": socket.gethostname(), "pid": os.getpid()}
+    _append(sessions, {**base, "event": "start", "argv": sys.argv[1:], "time": _now()})
+
+    measurer = None if args.generate_only else _Measurer(args, store_path)
+    if measurer is not None:
+        base["device_id"] = measurer.device_id
+        print(f"device {measurer.device_id}: {len(measurer.candidates)} candidates", flush=True)
+        for name, why in sorted(measurer.skipped.items()):
+            print(f"  runtime {name} skipped: {why}", flush=True)
+
+    target = 0
+    rows_added = 0
+    while target < args.count:
+        target = min(args.count, target + args.chunk)
+        t0 = time.monotonic()
+        manifest = read_manifest(zoo)
+        report = None
+        if len(manifest) < target or families is not None:
+            report = generate(
+                zoo,
+                families=families,
+                count=target,
+                seed=args.seed,
+                int8_fraction=args.int8_fraction,
+            )
+            manifest = read_manifest(zoo)
+            print(
+                f"[{_now()}] models {len(manifest)}/{args.count} "
+                f"(+{len(report.written)} written in {time.monotonic() - t0:.0f} s, "
+                f"{len(report.duplicates)} duplicates, {len(report.failed)} failed)",
+                flush=True,
+            )
+            for mid, why in report.failed:
+                print(f"  generation failed {mid}: {why}", flush=True)
+        if measurer is not None:
+            plan = [
+                (zoo / r["file"], args.noise_repeat if i % args.noise_every == 0 else args.repeat)
+                for i, r in enumerate(manifest[:target])
+            ]
+            rows_added += measurer.measure(plan)
+        _append(
+            sessions,
+            {
+                **base,
+                "event": "progress",
+                "time": _now(),
+                "elapsed_s": round(time.monotonic() - started, 1),
+                "models": len(manifest),
+                "rows_added": rows_added,
+            },
+        )
+        if (
+            report is not None
+            and report.total < target
+            and set(report.exhausted) >= set(families or FAMILIES)
+        ):
+            print("every family is exhausted; stopping early", flush=True)
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"--max-hours {args.max_hours} reached; run again to continue", flush=True)
+            break
+    _append(
+        sessions,
+        {
+            **base,
+            "event": "end",
+            "time": _now(),
+            "elapsed_s": round(time.monotonic() - started, 1),
+            "rows_added": rows_added,
+        },
+    )
+    print(f"[{_now()}] session done: {rows_added} rows added", flush=True)
+    return 0
+
+
+class _Measurer:
+    """Plans candidates once and measures model chunks, skipping fully stored ones."""
+
+    def __init__(self, args: argparse.Namespace, store_path: Path) -> None:
+        from graphrec.bench.harness import plan_candidates
+        from graphrec.bench.protocol import MeasureConfig
+        from graphrec.device import DeviceProfile
+
+        self.args = args
+        self.store_path = store_path
+        self.device = DeviceProfile.detect()
+        self.device_id = self.device.device_id
+        self.runtimes = _names(args.runtimes)
+        _, cands, self.skipped = plan_candidates(
+            self.device, runtimes=self.runtimes, patterns=args.candidates, threads=args.threads
+        )
+        self.candidates = cands
+        self.config = MeasureConfig(timeout_s=args.timeout)
+        if args.max_time is not None:
+            self.config.max_time_s = args.max_time
+            self.config.min_time_s = min(self.config.min_time_s, args.max_time)
+        self.measured: set[str] = set()
+
+    def measure(self, plan: list[tuple[Path, int]]) -> int:
+        """Measure every pending key of ``(model path, rounds)`` pairs; returns rows added."""
+        from graphrec.bench.harness import run_campaign
+        from graphrec.bench.store import ResultStore
+        from graphrec.runtimes.inputs import file_sha256
+
+        added = 0
+        with ResultStore(self.store_path) as store:
+            done = store.done_keys(self.device_id)
+            todo: dict[int, list[Path]] = {}
+            for path, rounds in plan:
+                if str(path) in self.measured:
+                    continue
+                sha = file_sha256(path)
+                want = {
+                    (sha, c.candidate_id, self.device_id, r)
+                    for c in self.candidates
+                    for r in range(rounds)
+                }
+                if want <= done:
+                    self.measured.add(str(path))
+                else:
+                    todo.setdefault(rounds, []).append(path)
+            for rounds, paths in sorted(todo.items()):
+                for i in range(0, len(paths), self.args.batch):
+                    part = paths[i : i + self.args.batch]
+                    t0 = time.monotonic()
+                    rows = run_campaign(
+                        part,
+                        store=store,
+                        device=self.device,
+                        runtimes=self.runtimes,
+                        patterns=self.args.candidates,
+                        threads=self.args.threads,
+                        repeat=rounds,
+                        config=self.config,
+                        cache_dir=Path(self.args.cache_dir) if self.args.cache_dir else None,
+                        resume=True,
+                    )
+                    added += len(rows)
+                    statuses = Counter(str(r.get("status")) for r in rows)
+                    print(
+                        f"[{_now()}] measured {len(part)} models x {rounds} round(s): "
+                        f"{len(rows)} rows {dict(statuses)} in {time.monotonic() - t0:.0f} s; "
+                        f"store {store.count()} rows",
+                        flush=True,
+                    )
+                    self.measured.update(str(p) for p in part)
+        return added
+
+
+# ----------------------------------------------------------------------------- status/stop
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    zoo = Path(args.zoo)
+    store_path = Path(args.store)
+    from graphrec.zoo import read_manifest
+
+    manifest = read_manifest(zoo)
+    fams = Counter(r["family"] for r in manifest)
+    variants = Counter(r["variant"] for r in manifest)
+    print(f"zoo {zoo}: {len(manifest)} models, {len(fams)} families, variants {dict(variants)}")
+    print("  " + ", ".join(f"{k} {v}" for k, v in sorted(fams.items())))
+    pid = _running_pid(store_path)
+    print(f"driver: {'running, pid ' + str(pid) if pid else 'not running'}")
+    sessions = _sessions_file(store_path)
+    if sessions.is_file():
+        per: dict[str, float] = {}
+        for line in sessions.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "elapsed_s" in rec:
+                per[rec["session"]] = max(per.get(rec["session"], 0.0), float(rec["elapsed_s"]))
+        total = sum(per.values())
+        print(f"wall time: {total / 3600:.2f} h over {len(per)} session(s)")
+    if not store_path.is_file():
+        print(f"store {store_path}: not created yet")
+        return 0
+    from graphrec.bench.store import ResultStore
+
+    with ResultStore(store_path) as store:
+        rows = store.rows()
+        models = store.models()
+    by_dev = Counter(r["device_id"] for r in rows)
+    print(f"store {store_path}: {len(rows)} rows, {len(models)} models, devices {dict(by_dev)}")
+    status = Counter((r["runtime"], r["status"]) for r in rows)
+    runtimes = sorted({rt for rt, _ in status})
+    for rt in runtimes:
+        parts = ", ".join(f"{st} {n}" for (r, st), n in sorted(status.items()) if r == rt)
+        print(f"  {rt}: {parts}")
+    measured = {r["model_sha256"] for r in rows}
+    print(f"models with at least one row: {len(measured)}")
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    store_path = Path(args.store)
+    pid = _running_pid(store_path)
+    if pid is None:
+        print("no campaign driver is running")
+        return 0
+    os.kill(pid, signal.SIGTERM)  # the driver closes its worker processes itself
+    print(f"sent SIGTERM to the campaign driver (pid {pid}); rows stored so far are kept")
+    return 0
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The driver's command line."""
+    p = argparse.ArgumentParser(prog="campaign.py", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--zoo", default=str(DEFAULT_ZOO), help="zoo folder (default runs/zoo)")
+        q.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
+        q.add_argument(
+            "--snapshot", default=str(DEFAULT_SNAPSHOT), help="tracked gzipped copy of the store"
+        )
+
+    run = sub.add_parser("run", help="generate and measure (resumable)")
+    common(run)
+    run.add_argument("--count", type=int, default=680, help="distinct models (default 680)")
+    run.add_argument("--families", nargs="+", help="families (default: all)")
+    run.add_argument("--seed", type=int, default=0, help="zoo generation seed")
+    run.add_argument("--int8-fraction", type=float, default=0.1, help="share with int8 variant")
+    run.add_argument("--chunk", type=int, default=44, help="models generated per step")
+    run.add_argument("--batch", type=int, default=11, help="models per harness call")
+    run.add_argument("--threads", type=_int_list, default=(1, 2), help="thread counts")
+    run.add_argument("--repeat", type=int, default=1, help="rounds in fresh processes")
+    run.add_argument(
+        "--noise-every",
+        type=int,
+        default=10,
+        help="every K-th model also gets --noise-repeat rounds (repeat-run noise)",
+    )
+    run.add_argument("--noise-repeat", type=int, default=3, help="rounds of the noise subset")
+    run.add_argument("--runtimes", nargs="+", help="runtimes (default: all installed)")
+    run.add_argument("--candidates", action="append", help="candidate-id pattern (repeatable)")
+    run.add_argument("--timeout", type=float, default=300.0, help="seconds per measurement")
+    run.add_argument("--max-time", type=float, default=1.0, help="max seconds of warm runs")
+    run.add_argument("--cache-dir", help="conversion cache (default ~/.cache/graphrec)")
+    run.add_argument("--max-hours", type=float, default=None, help="stop after this long")
+    run.add_argument("--generate-only", action="store_true", help="do not measure")
+    run.add_argument("--background", action="store_true", help="detach and log to <store>.log")
+
+    st = sub.add_parser("status", help="progress of the campaign")
+    common(st)
+    sn = sub.add_parser("snapshot", help="write the tracked, gzipped copy of the store")
+    common(sn)
+    sp = sub.add_parser("stop", help="stop the background driver (SIGTERM)")
+    common(sp)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(raw)
+    if args.cmd == "run":
+        return _cmd_run(args, raw)
+    if args.cmd == "status":
+        return _cmd_status(args)
+    if args.cmd == "snapshot":
+        return _snapshot(Path(args.store), Path(args.snapshot))
+    return _cmd_stop(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
