@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "kernel.hpp"
+#include "protobuf_reader.hpp"
 
 namespace py = pybind11;
 using namespace graphrec;
@@ -139,6 +140,17 @@ py::dict interface_dict(const ModelInterface& mi) {
   return d;
 }
 
+// The bytes [begin, end) of a 1-D byte buffer (end < 0: its size), bounds-checked.
+Span buffer_span(const py::buffer_info& info, int64_t begin, int64_t end) {
+  if (info.ndim != 1 || info.itemsize != 1) throw KernelError(ErrorCode::Argument, "expected a 1-D bytes-like buffer");
+  const int64_t size = static_cast<int64_t>(info.size);
+  if (end < 0) end = size;
+  if (begin < 0 || begin > end || end > size)
+    throw KernelError(ErrorCode::Argument, "byte range [" + std::to_string(begin) + ", " + std::to_string(end) +
+                                               ") outside the buffer of " + std::to_string(size) + " bytes");
+  return Span{static_cast<const uint8_t*>(info.ptr) + begin, static_cast<size_t>(end - begin)};
+}
+
 AnalyzeOptions make_options(const std::map<std::string, std::vector<int64_t>>& input_shapes, int64_t batch_size,
                             const std::map<std::string, int64_t>& dim_values, int64_t default_dim) {
   AnalyzeOptions o;
@@ -238,6 +250,51 @@ PYBIND11_MODULE(_core, m) {
         return interface_dict(mi);
       },
       py::arg("data"), py::arg("base_dir") = "", "Declared inputs/outputs of a serialized model held in memory.");
+
+  m.def(
+      "protobuf_fields",
+      [](py::buffer data, int64_t begin, int64_t end, int64_t max_fields, bool truncate) {
+        py::buffer_info info = data.request();
+        const Span span = buffer_span(info, begin, end);
+        if (max_fields < 0) throw KernelError(ErrorCode::Argument, "max_fields must be >= 0");
+        std::vector<Field> fields;
+        {
+          py::gil_scoped_release release;
+          fields = read_fields(span, static_cast<size_t>(max_fields), truncate, "protobuf message");
+        }
+        const auto* base = static_cast<const uint8_t*>(info.ptr);
+        py::list out;
+        for (const Field& f : fields) {
+          py::object value;
+          if (f.wire == kLen) {
+            const auto start = static_cast<py::ssize_t>(f.bytes.data - base);
+            value = py::make_tuple(start, start + static_cast<py::ssize_t>(f.bytes.size));
+          } else {
+            value = py::int_(f.varint);
+          }
+          out.append(py::make_tuple(f.number, static_cast<uint32_t>(f.wire), value));
+        }
+        return out;
+      },
+      py::arg("data"), py::arg("begin") = 0, py::arg("end") = -1, py::arg("max_fields") = 1000000,
+      py::arg("truncate") = false,
+      "The fields (number, wire type, value) of the protobuf message in data[begin:end]: value is the integer "
+      "of a varint/fixed field, (start, stop) offsets into data of a length-delimited one (never copied).");
+  m.def(
+      "protobuf_packed_varints",
+      [](py::buffer data, int64_t begin, int64_t end, int64_t limit) {
+        py::buffer_info info = data.request();
+        const Span span = buffer_span(info, begin, end);
+        if (limit < 0) throw KernelError(ErrorCode::Argument, "limit must be >= 0");
+        std::vector<uint64_t> values;
+        {
+          py::gil_scoped_release release;
+          values = read_packed_varints(span, static_cast<size_t>(limit), "packed repeated field");
+        }
+        return values;
+      },
+      py::arg("data"), py::arg("begin") = 0, py::arg("end") = -1, py::arg("limit") = 64,
+      "Up to `limit` varints of the packed repeated field payload data[begin:end].");
 
 #ifdef VERSION_INFO
   m.attr("__version__") = MACRO_STRINGIFY(VERSION_INFO);

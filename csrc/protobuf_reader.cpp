@@ -88,4 +88,29 @@ bool ProtoReader::next(Field& f) {
   }
 }
 
+std::vector<Field> read_fields(Span span, size_t max_fields, bool truncate, const char* what) {
+  std::vector<Field> out;
+  ProtoReader r(span, what);
+  Field f;
+  while (true) {
+    if (out.size() >= max_fields) {
+      if (truncate) break;
+      Field extra;
+      if (!r.next(extra)) break;
+      fail(ErrorCode::Limit, std::string("more than ") + std::to_string(max_fields) + " fields in " + what);
+    }
+    if (!r.next(f)) break;
+    out.push_back(f);
+  }
+  return out;
+}
+
+std::vector<uint64_t> read_packed_varints(Span span, size_t limit, const char* what) {
+  std::vector<uint64_t> out;
+  const uint8_t* p = span.data;
+  const uint8_t* end = p + span.size;
+  while (p < end && out.size() < limit) out.push_back(ProtoReader::read_varint(p, end, what));
+  return out;
+}
+
 }  // namespace graphrec

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "errors.hpp"
 
@@ -53,6 +54,14 @@ void for_each_varint(const Field& f, const char* what, Fn&& fn) {
   const uint8_t* end = p + f.bytes.size;
   while (p < end) fn(ProtoReader::read_varint(p, end, what));
 }
+
+// Every field of one message level, in wire order (sub-messages are not entered).
+// More than `max_fields` fields fail with ErrorCode::Limit, unless `truncate` is set:
+// then the first `max_fields` are returned and the rest is not read.
+std::vector<Field> read_fields(Span span, size_t max_fields, bool truncate, const char* what);
+
+// Up to `limit` varints of a packed repeated field's payload.
+std::vector<uint64_t> read_packed_varints(Span span, size_t limit, const char* what);
 
 inline int64_t zigzag_free_int64(uint64_t v) { return static_cast<int64_t>(v); }
 

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from graphrec.mining import _protobuf as pb
+from graphrec import _core
+from graphrec.errors import ModelFormatError, ModelLimitError, ModelLoadError
 from graphrec.mining._flatbuf import Buffer, FlatBufferError, Table, root_table
 
 __all__ = [
@@ -273,7 +274,7 @@ def sniff(name: str, buf: Buffer, *, onnx_analyzer: Any = None) -> Sniffed | Non
     expected = extension_format(name)
     try:
         found = _sniff_by_magic(name, buf, head, ident, expected, onnx_analyzer)
-    except (FlatBufferError, pb.ProtobufError, ValueError, struct.error, IndexError) as exc:
+    except (FlatBufferError, ModelLoadError, ValueError, struct.error, IndexError) as exc:
         found = None
         if expected is not None:
             return Sniffed(
@@ -946,18 +947,63 @@ _COREML_TYPES = {
 _ONNX_FIELDS = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26}
 
 
+#: Protobuf wire types (``_core.protobuf_fields`` reports them as ints).
+_VARINT, _LEN = 0, 2
+
+#: A protobuf field: ``(number, wire_type, value)``; ``value`` is the integer of a
+#: varint / fixed field, or the ``(begin, stop)`` byte range of a length-delimited one.
+_Field = tuple[int, int, int | tuple[int, int]]
+
+
+def _pb_fields(
+    buf: Buffer,
+    begin: int = 0,
+    end: int | None = None,
+    max_fields: int = 1_000_000,
+    *,
+    truncate: bool = False,
+) -> list[_Field]:
+    """The fields of the protobuf message ``buf[begin:end]``, read by the C++ kernel's
+    wire-format reader (payloads are never copied).
+
+    Raises:
+        ModelFormatError: Malformed wire data (truncated, bad wire type, overlong varint).
+        ModelLimitError: More than ``max_fields`` fields (unless ``truncate``).
+    """
+    try:
+        return _core.protobuf_fields(buf, begin, -1 if end is None else end, max_fields, truncate)
+    except _core.LimitError as exc:
+        raise ModelLimitError(None, str(exc)) from None
+    except _core.KernelError as exc:
+        raise ModelFormatError(None, str(exc)) from None
+
+
+def _pb_packed_varints(buf: Buffer, begin: int, stop: int, limit: int = 64) -> list[int]:
+    """Up to ``limit`` values of a packed repeated varint field."""
+    try:
+        return _core.protobuf_packed_varints(buf, begin, stop, limit)
+    except _core.KernelError as exc:
+        raise ModelFormatError(None, str(exc)) from None
+
+
+def _pb_text(buf: Buffer, span: tuple[int, int], max_len: int = 4096) -> str:
+    """A length-delimited field as UTF-8 text (truncated to ``max_len`` bytes)."""
+    begin, stop = span
+    return bytes(buf[begin : min(stop, begin + max_len)]).decode("utf-8", "replace")
+
+
 def _top_fields(
     buf: Buffer, limit: int = 4096
 ) -> dict[int, list[tuple[int, int | tuple[int, int]]]]:
     fields: dict[int, list[tuple[int, int | tuple[int, int]]]] = {}
-    for number, wire, value in pb.iter_fields(buf, max_fields=limit):
+    for number, wire, value in _pb_fields(buf, max_fields=limit):
         fields.setdefault(number, []).append((wire, value))
     return fields
 
 
 def _span(value: int | tuple[int, int]) -> tuple[int, int]:
     if not isinstance(value, tuple):
-        raise pb.ProtobufError("expected a length-delimited field")
+        raise ModelFormatError(None, "expected a length-delimited protobuf field")
     return value
 
 
@@ -969,12 +1015,12 @@ def _protobuf_family(
         return None
     try:
         fields = _top_fields(buf)
-    except pb.ProtobufError:
+    except (ModelFormatError, ModelLimitError):
         if expected in protobuf_names:
             raise
         return None
     numbers = set(fields)
-    first_varint = fields.get(1, [(None, None)])[0][0] == pb.VARINT
+    first_varint = fields.get(1, [(None, None)])[0][0] == _VARINT
     if first_varint and 7 in numbers and numbers <= _ONNX_FIELDS:
         details = _onnx_details(name, buf, fields, onnx_analyzer)
         return Sniffed("onnx", "ONNX ModelProto fields", details)
@@ -983,7 +1029,7 @@ def _protobuf_family(
         return Sniffed("coreml", "Core ML Model protobuf", _coreml_details(fields, type_fields))
     if expected == "tf-savedmodel" or (numbers == {1, 2} and first_varint):
         return Sniffed("tf-savedmodel", "SavedModel protobuf", _savedmodel_details(buf, fields))
-    if 1 in numbers and numbers <= {1, 2, 3, 4} and fields[1][0][0] == pb.LEN and expected in (
+    if 1 in numbers and numbers <= {1, 2, 3, 4} and fields[1][0][0] == _LEN and expected in (
         "tf-graphdef", None,
     ):  # fmt: skip
         graphdef = _graphdef_details(buf, fields)
@@ -1004,14 +1050,14 @@ def _onnx_details(
     details: dict[str, Any] = {"ir_version": fields[1][0][1]}
     for num, key in ((2, "producer_name"), (3, "producer_version")):
         if num in fields:
-            details[key] = pb.text(buf, _span(fields[num][0][1]), 200)
+            details[key] = _pb_text(buf, _span(fields[num][0][1]), 200)
     opsets: dict[str, int] = {}
     for _, value in fields.get(8, []):
         domain, version = "", 0
         begin, stop = _span(value)
-        for n, _w, v in pb.iter_fields(buf, begin, stop):
+        for n, _w, v in _pb_fields(buf, begin, stop):
             if n == 1:
-                domain = pb.text(buf, _span(v), 200)
+                domain = _pb_text(buf, _span(v), 200)
             elif n == 2 and isinstance(v, int):
                 version = v
         opsets[domain or "ai.onnx"] = version
@@ -1021,12 +1067,12 @@ def _onnx_details(
     params = 0
     inputs = outputs = 0
     begin, stop = _span(fields[7][0][1])
-    for n, _w, v in pb.iter_fields(buf, begin, stop):
+    for n, _w, v in _pb_fields(buf, begin, stop):
         if n == 1:  # NodeProto
             nb, ns = _span(v)
-            for fn, _fw, fv in pb.iter_fields(buf, nb, ns):
+            for fn, _fw, fv in _pb_fields(buf, nb, ns):
                 if fn == 4:
-                    hist[pb.text(buf, _span(fv), 200)] += 1
+                    hist[_pb_text(buf, _span(fv), 200)] += 1
         elif n == 5:  # TensorProto initializer
             n_init += 1
             params += _tensor_numel(buf, _span(v))
@@ -1058,11 +1104,11 @@ def _onnx_details(
 def _tensor_numel(buf: Buffer, span: tuple[int, int]) -> int:
     dims: list[int] = []
     begin, stop = span
-    for n, w, v in pb.iter_fields(buf, begin, stop, max_fields=64):
+    for n, w, v in _pb_fields(buf, begin, stop, max_fields=64, truncate=True):
         if n == 1:
-            if w == pb.LEN:
+            if w == _LEN:
                 db, ds = _span(v)
-                dims.extend(pb.read_packed_varints(buf, db, ds))
+                dims.extend(_pb_packed_varints(buf, db, ds))
             elif isinstance(v, int):
                 dims.append(v)
         elif n > 2:  # dims (1) and data_type (2) come first; skip the payload
@@ -1083,9 +1129,9 @@ def _graphdef_nodes(buf: Buffer, nodes: Iterable[Any]) -> Counter[str] | None:
     for _, value in nodes:
         begin, stop = _span(value)
         op = None
-        for n, _w, v in pb.iter_fields(buf, begin, stop):
+        for n, _w, v in _pb_fields(buf, begin, stop):
             if n == 2:
-                op = pb.text(buf, _span(v), 200)
+                op = _pb_text(buf, _span(v), 200)
                 break
         if op is None or not re.fullmatch(r"[A-Za-z_][\w>.-]*", op):
             return None
@@ -1105,17 +1151,17 @@ def _savedmodel_details(buf: Buffer, fields: dict[int, list[Any]]) -> dict[str, 
     hist: Counter[str] = Counter()
     for _, meta in fields.get(2, [])[:4]:
         mb, ms = _span(meta)
-        for n, _w, v in pb.iter_fields(buf, mb, ms):
+        for n, _w, v in _pb_fields(buf, mb, ms):
             if n == 1:  # MetaInfoDef: tags=4, tensorflow_version=5
                 ib, istop = _span(v)
-                for fn, _fw, fv in pb.iter_fields(buf, ib, istop):
+                for fn, _fw, fv in _pb_fields(buf, ib, istop):
                     if fn == 4:
-                        details.setdefault("tags", []).append(pb.text(buf, _span(fv), 100))
+                        details.setdefault("tags", []).append(_pb_text(buf, _span(fv), 100))
                     elif fn == 5:
-                        details["tensorflow_version"] = pb.text(buf, _span(fv), 100)
+                        details["tensorflow_version"] = _pb_text(buf, _span(fv), 100)
             elif n == 2:  # GraphDef
                 gb, gs = _span(v)
-                nodes = [(w, fv) for fn, w, fv in pb.iter_fields(buf, gb, gs) if fn == 1]
+                nodes = [(w, fv) for fn, w, fv in _pb_fields(buf, gb, gs) if fn == 1]
                 hist.update(_graphdef_nodes(buf, nodes) or {})
     details["op_histogram"] = dict(hist.most_common())
     return details
@@ -1125,14 +1171,14 @@ def _caffemodel_details(buf: Buffer, fields: dict[int, list[Any]]) -> dict[str, 
     hist: Counter[str] = Counter()
     for _, value in fields.get(100, []):  # LayerParameter: type = 2 (string)
         begin, stop = _span(value)
-        for n, _w, v in pb.iter_fields(buf, begin, stop):
+        for n, _w, v in _pb_fields(buf, begin, stop):
             if n == 2:
-                hist[pb.text(buf, _span(v), 100)] += 1
+                hist[_pb_text(buf, _span(v), 100)] += 1
                 break
     v1 = len(fields.get(2, []))
     details: dict[str, Any] = {"layers": sum(hist.values()) + v1, "op_histogram": dict(hist)}
     if 1 in fields:
-        details["name"] = pb.text(buf, _span(fields[1][0][1]), 200)
+        details["name"] = _pb_text(buf, _span(fields[1][0][1]), 200)
     return details
 
 
@@ -1140,12 +1186,12 @@ def _paddle_details(buf: Buffer, fields: dict[int, list[Any]]) -> dict[str, Any]
     hist: Counter[str] = Counter()
     for _, block in fields.get(1, []):
         bb, bs = _span(block)
-        for n, _w, v in pb.iter_fields(buf, bb, bs):
+        for n, _w, v in _pb_fields(buf, bb, bs):
             if n == 4:  # OpDesc: type = 3
                 ob, os_ = _span(v)
-                for fn, _fw, fv in pb.iter_fields(buf, ob, os_):
+                for fn, _fw, fv in _pb_fields(buf, ob, os_):
                     if fn == 3:
-                        hist[pb.text(buf, _span(fv), 100)] += 1
+                        hist[_pb_text(buf, _span(fv), 100)] += 1
     return {"blocks": len(fields.get(1, [])), "op_histogram": dict(hist.most_common())}
 
 

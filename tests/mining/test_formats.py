@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from graphrec.errors import ModelFormatError, ModelLimitError
 from graphrec.mining import formats
 from graphrec.mining._flatbuf import FlatBufferError, root_table
-from graphrec.mining._protobuf import ProtobufError, iter_fields
 from mining.mining_builders import (
     CAFFE_PROTOTXT,
     NCNN_PARAM,
@@ -196,14 +196,56 @@ def test_flatbuffer_reader_rejects_out_of_bounds() -> None:
         root_table(b"\x08\x00")
 
 
-def test_protobuf_walker_rejects_truncated() -> None:
-    with pytest.raises(ProtobufError):
-        list(iter_fields(b"\x0a\x10short"))
-    with pytest.raises(ProtobufError):
-        list(iter_fields(b"\x08\xff\xff"))
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"\x0a\x10short", "runs past the end"),  # length beyond the data
+        (b"\x08\xff\xff", "truncated varint"),
+        (b"\x08" + b"\xff" * 10 + b"\x01", "varint"),  # longer than 10 bytes
+        (b"\x0b\x00", "wire type"),  # group start
+        (b"\x00\x01", "field number"),  # field 0
+        (b"\x0d\x01\x02", "truncated fixed32"),
+    ],
+)
+def test_protobuf_reader_rejects_malformed(data: bytes, match: str) -> None:
+    """The kernel's wire reader raises the named error, whichever way the bytes are broken."""
+    with pytest.raises(ModelFormatError, match=match):
+        formats._pb_fields(data)
+    # ... and sniffing such bytes under a protobuf extension says so instead of crashing.
+    s = formats.sniff("model.pb", data)
+    assert s is not None and s.suspected and "does not parse" in s.reason
+
+
+def test_protobuf_reader_fields_and_limits() -> None:
+    data = b"\x08\x96\x01" + b"\x12\x03abc" + b"\x1d\x01\x00\x00\x00"
+    assert formats._pb_fields(data) == [(1, 0, 150), (2, 2, (5, 8)), (3, 5, 1)]
+    assert formats._pb_fields(data, 3, 8) == [(2, 2, (5, 8))]  # a sub-range, same offsets
+    assert formats._pb_text(data, (5, 8)) == "abc"
+    with pytest.raises(ModelLimitError, match="more than 2 fields"):
+        formats._pb_fields(data, max_fields=2)
+    assert len(formats._pb_fields(data, max_fields=2, truncate=True)) == 2
+    assert formats._pb_packed_varints(b"\x01\x96\x01\x03", 0, 4) == [1, 150, 3]
+    with pytest.raises(ModelFormatError):
+        formats._pb_fields(data, 5, 100)  # a range outside the buffer
 
 
 def test_entropy() -> None:
     assert formats.entropy_bits(b"") == 0.0
     assert formats.entropy_bits(b"\0" * 1000) == 0.0
     assert formats.entropy_bits(bytes(range(256)) * 4) == pytest.approx(8.0)
+
+
+def test_sniff_survives_corrupted_protobuf(onnx_bytes: bytes) -> None:
+    """Truncated and byte-flipped ONNX files are sniffed (or suspected), never crash or raise."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        data = bytearray(onnx_bytes)
+        if i % 3 == 0:
+            data = data[: int(rng.integers(1, len(data)))]
+        else:
+            for pos in rng.integers(0, len(data), size=int(rng.integers(1, 8))):
+                data[int(pos)] = int(rng.integers(0, 256))
+        s = formats.sniff("model.onnx", bytes(data))
+        assert s is None or s.format in formats.FORMATS or s.format == "unknown"
