@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from graphrec.api import _detected, recommend
     from graphrec.graph import load
-    from graphrec.recommender.artefact import Recommender
+    from graphrec.recommender import Recommender
 
     paths: list[Path] = []
     for m in args.models:

@@ -98,16 +98,16 @@ def best_on_average(
     rec: Any, train_data: list[str] | None, runtimes: list[str], model_root: str | None
 ) -> str:
     """Candidate of ``runtimes`` with the lowest mean regret on the training data."""
-    from graphrec.dataset.samples import RecDataset, regret_matrix
+    from graphrec.dataset.samples import RecDataset
+    from graphrec.recommender.baselines import BestOnAverage
 
-    stores = train_data or rec.info.get("stores") or []
+    stores = train_data or rec.info_.get("stores") or []
     if not stores:
         raise SystemExit("the artefact does not say its training stores: pass --train-data")
     keep = [c for c in rec.candidates if c.split("/", 1)[0] in runtimes]
     ds = RecDataset.from_stores(stores, candidates=keep, model_root=model_root)
     ds = ds.subset(np.flatnonzero(ds.best >= 0))
-    r = regret_matrix(ds.log_latency_ms, ds.deployable)
-    return str(ds.candidates[int(np.nanargmin(np.nanmean(r, axis=0)))])
+    return str(ds.candidates[BestOnAverage().fit(ds).best_])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "paths": args.paths,
         "artefact": str(art),
-        "artefact_alpha": rec.alpha,
+        "artefact_alpha": rec.alpha_,
         "device": device.device_id,
         "runtimes": args.runtimes,
         "threads": args.threads,

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from graphrec.device import DeviceProfile
-    from graphrec.recommender.artefact import Recommender
+    from graphrec.recommender.estimator import Recommender
 
 __all__ = ["ARTEFACT_ENV", "Choice", "Recommendation", "load_artefact", "recommend", "verify"]
 
@@ -134,7 +134,7 @@ class Recommendation:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int) -> Recommender:
-    from graphrec.recommender.artefact import Recommender
+    from graphrec.recommender.estimator import Recommender
 
     return Recommender.load(path)
 
@@ -219,7 +219,6 @@ def recommend(
         CandidateSpecError: ``candidates`` matches none of the artefact's candidates.
     """
     from graphrec.recommender.features import device_vector, model_inputs
-    from graphrec.recommender.ranking import rank_choices
     from graphrec.runtimes.base import Candidate
 
     rec, art_path = load_artefact(artefact)
@@ -228,7 +227,6 @@ def recommend(
         onnx_path, input_shapes=input_shapes, batch_size=batch_size, dim_values=dim_values
     )
     dv = device_vector(dev)
-    pred, proba = rec.predict([mi.hetero], mi.graph_features[None, :], dv[None, :])
     ids = rec.candidates
     keep = np.arange(len(ids))
     if candidates:
@@ -244,21 +242,15 @@ def recommend(
     # Runtimes that convert from the PyTorch module cannot run a bare ONNX file: they take
     # no part in the ranking's draws (else they would be "the fastest" in some draws and
     # inflate every other choice's expected loss).
-    p_dep = pred.p_deployable[0, keep].copy()
     has_source = _has_torch_source(onnx_path)
+    blocked = None
     if not has_source:
         blocked = [_needs_torch_source(Candidate.parse(ids[int(i)]).runtime) for i in keep]
-        p_dep[np.asarray(blocked, dtype=bool)] = 0.0
-    ranked = rank_choices(
-        pred.log_latency_ms[0, keep],
-        pred.log_latency_sigma[keep],
-        proba[0, keep],
-        p_dep,
-        alpha=rec.alpha,
-        log_relative_sigma=None
-        if pred.log_latency_rel_sigma is None
-        else pred.log_latency_rel_sigma[keep],
+    # The one scoring path: the evaluation ranks held-out samples through the same call.
+    ranked_all, pred = rec.rank_arrays(
+        [mi.hetero], mi.graph_features[None, :], dv[None, :], keep=keep, blocked=blocked
     )
+    ranked = ranked_all[0]
     cold = np.exp(np.clip(pred.log_cold_start_ms[0, keep], -30.0, 30.0))
     choices = []
     for r, j in enumerate(ranked.order, start=1):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "models"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "recommender"))
 
 from rec_fixtures import *  # noqa: F403  (session fixtures shared with tests/recommender)
 from rec_models import make_convnet
@@ -187,14 +187,14 @@ def test_torch_source_runtimes_cannot_take_a_bare_onnx(tmp_path: Path) -> None:
     assert [c.candidate_id for c in out] == ids and out[0].deployable
 
 
-PACKAGED = Path(graphrec.__file__).parent / "models" / "data" / "default"
+PACKAGED = Path(graphrec.__file__).parent / "data" / "recommender"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "models" / "tiny_convnet.onnx"
 
 
 @pytest.mark.skipif(not (PACKAGED / "meta.json").is_file(), reason="no packaged artefact")
 def test_packaged_default_artefact(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped recommender loads by default (checksums checked) and ranks the example."""
-    from graphrec.recommender.artefact import Recommender
+    from graphrec.recommender import Recommender
 
     monkeypatch.delenv("GRAPHREC_ARTEFACT", raising=False)
     meta = json.loads((PACKAGED / "meta.json").read_text())

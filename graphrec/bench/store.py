@@ -102,14 +102,34 @@ class ResultStore:
 
     Args:
         path: Database file (``":memory:"`` for a throwaway store).
+        readonly: Open an existing store for reading only: nothing is created or
+            written, and a missing file is an error.
 
     Raises:
-        BenchStoreError: The file is not a SQLite database, or has another schema version.
+        BenchStoreError: The file is not a SQLite database, has another schema version,
+            or (``readonly``) does not exist.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
+        self.readonly = readonly
         try:
+            if readonly:
+                if not self.path.is_file():
+                    raise BenchStoreError(self.path, "no such results store")
+                self._conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, timeout=30.0, isolation_level=None
+                )
+                self._conn.row_factory = sqlite3.Row
+                existing = self._meta("schema_version")
+                if existing is None or int(existing) != SCHEMA_VERSION:
+                    raise BenchStoreError(
+                        self.path,
+                        f"schema version {existing}, this graphrec reads {SCHEMA_VERSION}"
+                        if existing is not None
+                        else "not a graphrec results store (no schema version)",
+                    )
+                return
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from graphrec.dataset.folds import family_of
 from graphrec.errors import BenchStoreError, GraphRecError
 
 if TYPE_CHECKING:
@@ -41,15 +43,6 @@ __all__ = ["RecDataset", "family_of", "regret_matrix"]
 #: Statuses that say nothing about whether the candidate works (runtime not installed;
 #: outputs not checked because the reference failed).
 _UNMEASURED = {"unavailable", "unverified"}
-
-
-def family_of(model_name: str) -> str:
-    """Architecture family of a zoo model name (``resnet-s3-int8_static`` → ``resnet``).
-
-    Names that are not zoo ids are their own family.
-    """
-    head = model_name.split("-", 1)[0]
-    return head or model_name
 
 
 @dataclass
@@ -90,6 +83,33 @@ class RecDataset:
 
     def __len__(self) -> int:
         return len(self.model_sha256)
+
+    @property
+    def shape(self) -> tuple[int]:
+        """``(number of samples,)``: lets scikit-learn's splitters index the dataset."""
+        return (len(self),)
+
+    def __getitem__(self, key: Any) -> RecDataset:
+        """The samples at an index array, a boolean mask or a slice (:meth:`subset`).
+
+        scikit-learn indexes ``X`` as ``X[idx]`` or ``X[idx, ...]``, so a dataset can be
+        passed to ``cross_validate`` / ``GridSearchCV`` with a group splitter.
+        """
+        if isinstance(key, tuple):
+            rest = [k for k in key[1:] if k is not Ellipsis]
+            if len(key) < 1 or rest:
+                raise IndexError("a RecDataset is indexed along its samples only")
+            key = key[0]
+        if isinstance(key, slice):
+            return self.subset(np.arange(len(self))[key])
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            if idx.shape != (len(self),):
+                raise IndexError(f"boolean mask of length {len(idx)} for {len(self)} samples")
+            idx = np.flatnonzero(idx)
+        if idx.ndim == 0:
+            idx = idx[None]
+        return self.subset(idx.astype(np.int64))
 
     @property
     def best(self) -> np.ndarray:
@@ -286,40 +306,17 @@ def _read_dataset_folder(
 def _read_store(
     path: Path,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    import sqlite3
+    """Rows, models and devices of a results store (read-only, schema-checked) or of a
+    dataset folder."""
+    from graphrec.bench.store import ResultStore
 
     if path.is_dir() and (path / "measurements.parquet").is_file():
         return _read_dataset_folder(path)
-    if not path.is_file():
-        raise BenchStoreError(path, "no such results store")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        try:
-            rows = [
-                dict(r)
-                for r in conn.execute(
-                    "SELECT model_sha256, candidate_id, device_id, round, status, p50_ms, "
-                    "cold_start_ms, wall_s FROM results"
-                )
-            ]
-            models = {
-                r["sha256"]: {
-                    "name": r["name"],
-                    "path": r["path"],
-                    "spec": json.loads(r["spec_json"]),
-                }
-                for r in conn.execute("SELECT * FROM models")
-            }
-            devices = {
-                r["device_id"]: json.loads(r["profile_json"])
-                for r in conn.execute("SELECT * FROM devices")
-            }
-        finally:
-            conn.close()
+        with ResultStore(path, readonly=True) as store:
+            return list(store.iter_rows()), store.models(), store.devices()
     except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
         raise BenchStoreError(path, f"not a readable results store ({exc})") from None
-    return rows, models, devices
 
 
 def _load_model(info: dict[str, Any], model_root: str | os.PathLike[str] | None) -> Any:

@@ -21,7 +21,7 @@ Edge types
 
 Magnitudes (FLOPs, bytes, element counts) enter as ``log1p`` so that models of very
 different sizes share one scale. The model-level vector
-(:data:`graphrec.graph.operator_graph.GRAPH_FEATURE_NAMES`, log1p-scaled) is stored as
+(:data:`graphrec.graph.columns.GRAPH_FEATURE_NAMES`, log1p-scaled) is stored as
 ``data.graph_features`` ``[1, F]``.
 """
 
@@ -105,7 +105,7 @@ def to_hetero_data(g: OperatorGraph) -> HeteroData:
 
     nf = g.node_features
     names = ("flops", "macs", "params", "weight_bytes", "bytes_read", "bytes_written")
-    from graphrec.graph.operator_graph import NODE_FEATURE_NAMES
+    from graphrec.graph.columns import NODE_FEATURE_NAMES
 
     col = {n: i for i, n in enumerate(NODE_FEATURE_NAMES)}
     n_nodes = g.num_nodes

@@ -21,6 +21,7 @@ from graphrec.errors import (
     ModelLoadError,
     ShapeSpecError,
 )
+from graphrec.graph.columns import GRAPH_FEATURE_NAMES, NODE_FEATURE_NAMES
 from graphrec.graph.shapes import DeclaredDim, resolve_input_shapes
 from graphrec.graph.vocab import OP_TYPE_TO_ID
 
@@ -37,49 +38,6 @@ __all__ = [
     "load_bytes",
 ]
 
-#: Columns of :attr:`OperatorGraph.node_features`, in order.
-NODE_FEATURE_NAMES: tuple[str, ...] = (
-    "flops",
-    "macs",
-    "params",
-    "weight_bytes",
-    "bytes_read",
-    "bytes_written",
-    "arithmetic_intensity",
-    "out_numel",
-    "level",
-    "cost_exact",
-    "unknown_op",
-    "subgraph_nodes",
-    "num_inputs",
-    "num_outputs",
-)
-
-#: Keys of :meth:`OperatorGraph.graph_features` (numeric model-level features), in order.
-GRAPH_FEATURE_NAMES: tuple[str, ...] = (
-    "flops",
-    "macs",
-    "params",
-    "param_bytes",
-    "activation_bytes",
-    "peak_activation_bytes",
-    "bytes_read",
-    "bytes_written",
-    "arithmetic_intensity",
-    "num_nodes",
-    "num_nested_nodes",
-    "num_subgraphs",
-    "num_functions",
-    "depth",
-    "critical_path_flops",
-    "max_width",
-    "num_fanout_tensors",
-    "num_merge_nodes",
-    "mean_out_degree",
-    "num_unknown_shape_tensors",
-    "num_unknown_op_nodes",
-    "num_inexact_nodes",
-)
 
 _ERRORS: dict[type[BaseException], type[ModelLoadError]] = {
     _core.FormatError: ModelFormatError,

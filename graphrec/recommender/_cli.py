@@ -122,7 +122,7 @@ def _train(args: argparse.Namespace) -> int:
         model_root=args.model_root,
         alpha=_alpha(args.alpha),
     )
-    info = rec.info
+    info = rec.info_
     parts = ["graphrec train --data", *args.data, "--out", args.out]
     if args.model_root:
         parts += ["--model-root", args.model_root]
@@ -138,7 +138,7 @@ def _train(args: argparse.Namespace) -> int:
     print(
         f"trained on {info['n_samples']} samples ({info['n_models']} models, "
         f"{info['n_devices']} device(s), {len(rec.candidates)} candidates) in "
-        f"{time.perf_counter() - t0:.1f} s; artefact: {args.out}; blend alpha {rec.alpha:.2f} "
+        f"{time.perf_counter() - t0:.1f} s; artefact: {args.out}; blend alpha {rec.alpha_:.2f} "
         f"({info.get('alpha_fit', {}).get('method', '?')})",
         file=sys.stderr,
     )

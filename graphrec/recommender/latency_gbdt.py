@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphrec.errors import NotFittedError
+from graphrec.recommender._params import EstimatorParams
 from graphrec.recommender.ranking import relative_sigma
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def candidate_parts(candidate_id: str) -> tuple[list[str], float]:
     return [*head, "/".join(opts) or "-", candidate_id], threads
 
 
-class PairLatencyRegressor:
+class PairLatencyRegressor(EstimatorParams):
     """CatBoost regressors of log warm latency and log cold start per (model, candidate).
 
     Args:
@@ -85,16 +85,6 @@ class PairLatencyRegressor:
         self.learning_rate = learning_rate
         self.holdout_fraction = holdout_fraction
         self.seed = seed
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {
-            "iterations": self.iterations,
-            "depth": self.depth,
-            "learning_rate": self.learning_rate,
-            "holdout_fraction": self.holdout_fraction,
-            "seed": self.seed,
-        }
 
     # ------------------------------------------------------------------ rows
     def _rows(self, gf: np.ndarray, df: np.ndarray, cands: Sequence[str]) -> Any:
@@ -295,6 +285,3 @@ class PairLatencyRegressor:
             m.load_model(str(Path(folder) / name), format="cbm")
             obj.models_[target] = m
         return obj
-
-    def __repr__(self) -> str:
-        return f"PairLatencyRegressor({json.dumps(self.get_params())})"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphrec.errors import NotFittedError
+from graphrec.recommender._params import EstimatorParams
 
 if TYPE_CHECKING:
     import torch
@@ -104,7 +105,7 @@ def _scale(a: np.ndarray) -> np.ndarray:
     return np.where(sd > 1e-6, sd, 1.0)
 
 
-class MEDNRegressor:
+class MEDNRegressor(EstimatorParams):
     """Multi-task latency / cold-start / deployability model (scikit-learn conventions).
 
     Args:
@@ -146,24 +147,6 @@ class MEDNRegressor:
         self.seed = seed
 
     # ------------------------------------------------------------------ params
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {
-            k: getattr(self, k)
-            for k in (
-                "hidden",
-                "embedding_dim",
-                "layers",
-                "epochs",
-                "learning_rate",
-                "batch_size",
-                "weight_decay",
-                "validation_fraction",
-                "patience",
-                "seed",
-            )
-        }
-
     # ------------------------------------------------------------------ fit
     def fit(self, dataset: RecDataset) -> MEDNRegressor:
         """Train on a :class:`~graphrec.dataset.samples.RecDataset`; returns ``self``."""

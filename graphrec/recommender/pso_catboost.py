@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from graphrec.errors import NotFittedError
+from graphrec.recommender._params import EstimatorParams
 
 __all__ = ["SELECTION_LOSSES", "PSOWCatBoostClassifier", "selection_transform"]
 
@@ -91,7 +92,7 @@ def _quiet_pyswarms() -> Iterator[None]:
                 os.environ["LOG_CFG"] = old
 
 
-class PSOWCatBoostClassifier:
+class PSOWCatBoostClassifier(EstimatorParams):
     """Cost-sensitive CatBoost classifier of the best candidate (see the module docstring).
 
     Args:
@@ -157,30 +158,6 @@ class PSOWCatBoostClassifier:
         self.thread_count = thread_count
         self.border_count = border_count
         self.seed = seed
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {
-            k: getattr(self, k)
-            for k in (
-                "weighting",
-                "iterations",
-                "depth",
-                "learning_rate",
-                "l2_leaf_reg",
-                "n_particles",
-                "n_pso_iterations",
-                "validation_fraction",
-                "n_folds",
-                "selection_loss",
-                "max_sample_weight",
-                "class_balance",
-                "sample_weight_power",
-                "thread_count",
-                "border_count",
-                "seed",
-            )
-        }
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -324,15 +301,10 @@ class PSOWCatBoostClassifier:
 
     def _inner_folds(self, n: int, groups: Sequence[str] | None) -> list[np.ndarray]:
         """Validation masks of the inner folds (whole groups per fold when possible)."""
+        from graphrec.dataset.folds import family_folds
+
         rng = np.random.default_rng(self.seed)
         k = max(1, int(self.n_folds))
-        if groups is not None and len(set(groups)) >= max(2, k):
-            names = sorted(set(groups))
-            rng.shuffle(names)
-            fold_of = {g: i % k for i, g in enumerate(names)}
-            f = np.array([fold_of[g] for g in groups])
-        else:
-            f = rng.permutation(n) % k
         if k == 1:
             # One split: hold out ``validation_fraction`` of the groups (or samples).
             units = sorted(set(groups)) if groups is not None and len(set(groups)) >= 3 else None
@@ -344,7 +316,10 @@ class PSOWCatBoostClassifier:
                 val = np.zeros(n, dtype=bool)
                 val[rng.permutation(n)[: max(1, round(self.validation_fraction * n))]] = True
             masks = [val]
+        elif groups is not None and len(set(groups)) >= k:
+            masks = [np.isin(np.arange(n), t) for t in family_folds(groups, k, self.seed)]
         else:
+            f = rng.permutation(n) % k
             masks = [f == i for i in range(k)]
         masks = [m for m in masks if m.any() and not m.all()]
         if not masks:
@@ -543,6 +518,3 @@ class PSOWCatBoostClassifier:
             raise NotFittedError(
                 "this PSOWCatBoostClassifier is not fitted yet; call fit(X, regret) first"
             )
-
-    def __repr__(self) -> str:
-        return f"PSOWCatBoostClassifier({json.dumps(self.get_params())[1:-1]})"

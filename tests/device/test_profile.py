@@ -13,7 +13,7 @@ from graphrec.device import KNOWN_ISA_FLAGS, DeviceProfile, GpuInfo
 from graphrec.device._cli import register
 from graphrec.errors import DeviceProfileError, GraphRecError
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "devices"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "devices"
 
 
 def main(argv: list[str]) -> int:

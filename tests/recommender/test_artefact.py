@@ -11,7 +11,7 @@ import pytest
 
 from graphrec.dataset.samples import RecDataset
 from graphrec.errors import ArtefactError
-from graphrec.recommender.artefact import Recommender
+from graphrec.recommender import Recommender
 
 
 def test_round_trip(rec_artefact: Path, rec_dataset: RecDataset, tmp_path: Path) -> None:
@@ -19,16 +19,12 @@ def test_round_trip(rec_artefact: Path, rec_dataset: RecDataset, tmp_path: Path)
     meta = json.loads((rec_artefact / "meta.json").read_text())
     assert set(meta["sha256"]) >= {"medn.pt"}
     assert meta["candidates"] == rec.candidates == rec_dataset.candidates
-    p1, q1 = rec.predict(
-        rec_dataset.hetero, rec_dataset.graph_features, rec_dataset.device_features
-    )
+    p1, q1 = rec.predict(rec_dataset)
     out = rec.save(tmp_path / "again")
-    p2, q2 = Recommender.load(out).predict(
-        rec_dataset.hetero, rec_dataset.graph_features, rec_dataset.device_features
-    )
+    p2, q2 = Recommender.load(out).predict(rec_dataset)
     np.testing.assert_allclose(p1.log_latency_ms, p2.log_latency_ms, rtol=1e-6)
     np.testing.assert_allclose(q1, q2)
-    assert Recommender.load(out).draw_scale == rec.draw_scale > 0
+    assert Recommender.load(out).draw_scale_ == rec.draw_scale_ > 0
 
 
 def test_draw_scale_fitted_and_applied(rec_artefact: Path, rec_dataset: RecDataset) -> None:
@@ -36,14 +32,14 @@ def test_draw_scale_fitted_and_applied(rec_artefact: Path, rec_dataset: RecDatas
     meta = json.loads((rec_artefact / "meta.json").read_text())
     fit = meta["info"]["draw_scale_fit"]
     if "samples" in fit:
-        assert 0.0 < rec.draw_scale <= 1.5
+        assert 0.0 < rec.draw_scale_ <= 1.5
     else:  # two families: none to hold out, nothing to fit
-        assert rec.draw_scale == 1.0 and fit["method"].startswith("none")
+        assert rec.draw_scale_ == 1.0 and fit["method"].startswith("none")
     args = (rec_dataset.hetero, rec_dataset.graph_features, rec_dataset.device_features)
-    rec.draw_scale = 1.0
-    plain, _ = rec.predict(*args)
-    rec.draw_scale = 0.4
-    scaled, _ = rec.predict(*args)
+    rec.draw_scale_ = 1.0
+    plain, _ = rec.predict_arrays(*args)
+    rec.draw_scale_ = 0.4
+    scaled, _ = rec.predict_arrays(*args)
     assert plain.log_latency_rel_sigma is not None and scaled.log_latency_rel_sigma is not None
     np.testing.assert_allclose(scaled.log_latency_rel_sigma, 0.4 * plain.log_latency_rel_sigma)
     np.testing.assert_allclose(scaled.log_latency_sigma, plain.log_latency_sigma)
@@ -71,12 +67,12 @@ def test_missing_and_bad_meta(tmp_path: Path) -> None:
 
 def test_latency_ensemble_saved_and_blended(rec_artefact: Path, rec_dataset: RecDataset) -> None:
     rec = Recommender.load(rec_artefact)
-    assert rec.latency_gbdt is not None and 0.0 < rec.latency_weight < 1.0
-    pred, _ = rec.predict(
-        rec_dataset.hetero, rec_dataset.graph_features, rec_dataset.device_features
+    assert rec.latency_gbdt_ is not None and 0.0 < rec.latency_weight < 1.0
+    pred, _ = rec.predict(rec_dataset)
+    medn = rec.medn_.predict(rec_dataset)
+    gb, _ = rec.latency_gbdt_.predict_arrays(
+        rec_dataset.graph_features, rec_dataset.device_features
     )
-    medn = rec.medn.predict(rec_dataset)
-    gb, _ = rec.latency_gbdt.predict_arrays(rec_dataset.graph_features, rec_dataset.device_features)
     w = rec.latency_weight
     np.testing.assert_allclose(pred.log_latency_ms, w * medn.log_latency_ms + (1 - w) * gb)
     assert (pred.log_latency_sigma > 0).all()

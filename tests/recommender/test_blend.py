@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphrec.recommender.artefact import Recommender
+from graphrec.recommender import Recommender
 from graphrec.recommender.blend import ALPHA_GRID, blend_regret, fit_alpha
 
 
@@ -77,25 +77,22 @@ def test_trained_artefact_keeps_fitted_alpha(rec_artefact: Path, tmp_path: Path)
     assert 0.0 <= meta["alpha"] <= 1.0
     assert meta["alpha"] in ALPHA_GRID
     rec = Recommender.load(rec_artefact)
-    assert rec.alpha == meta["alpha"]
+    assert rec.alpha_ == meta["alpha"]
     again = Recommender.load(rec.save(tmp_path / "again"))
-    assert again.alpha == rec.alpha
-    assert again.info["alpha_fit"] == fit
+    assert again.alpha_ == rec.alpha_
+    assert again.info_["alpha_fit"] == fit
     assert meta["info"]["best_on_average"] in meta["candidates"]
 
 
-def test_fit_recommender_alpha_given_and_invalid(rec_dataset) -> None:  # type: ignore[no-untyped-def]
+def test_recommender_alpha_given_and_invalid(rec_dataset) -> None:  # type: ignore[no-untyped-def]
     from rec_fixtures import HEAD_FAST, MEDN_FAST
 
-    from graphrec.recommender.train import fit_recommender
-
-    rec = fit_recommender(
-        rec_dataset, medn_params=MEDN_FAST, head_params=HEAD_FAST, alpha=0.3, seed=0
-    )
-    assert rec.alpha == 0.3
-    assert rec.info["alpha_fit"] == {"method": "given"}
+    rec = Recommender(medn_params=MEDN_FAST, head_params=HEAD_FAST, alpha=0.3, seed=0)
+    rec.fit(rec_dataset)
+    assert rec.alpha_ == 0.3
+    assert rec.info_["alpha_fit"] == {"method": "given"}
     with pytest.raises(ValueError, match="alpha must be"):
-        fit_recommender(rec_dataset, medn_params=MEDN_FAST, head_params=HEAD_FAST, alpha=2.0)
+        Recommender(medn_params=MEDN_FAST, head_params=HEAD_FAST, alpha=2.0).fit(rec_dataset)
 
 
 def test_log_loss_resists_one_outlier() -> None:
