@@ -1,33 +1,21 @@
 """Leave-families-out evaluation of the recommender against baselines, in one run.
 
-Grouped cross-validation: the architecture families are split into ``--folds`` groups;
-each fold trains MEDN and the heads on the other families and evaluates on the held-out
-ones, so every figure is for architectures the models never saw.
+Grouped cross-validation (:mod:`graphrec.recommender.evaluate`): the architecture families
+are split into ``--folds`` groups; each fold fits a :class:`graphrec.recommender.Recommender`
+on the other families and ranks the held-out ones through the same call that
+``graphrec.recommend`` makes, so every figure is for the path users run and for
+architectures the models never saw. Headline figures carry 95 % bootstrap intervals that
+resample whole families.
 
-Methods compared on the same test samples:
-
-* ``graphrec``: the full ranking (MEDN latencies + PSO-W-CatBoost, :mod:`graphrec.recommender.ranking`),
-  trained by :func:`graphrec.recommender.train.fit_recommender` (blend weight fitted on inner folds);
-  ablations ``graphrec_alpha_{0.5,0.8,0.2}`` (blend weight fixed) and ``graphrec_no_risk``
-  (deployability treated as certain when ranking);
-* ``medn``: fastest predicted latency among choices predicted deployable;
-* ``pso_w_catboost`` / ``catboost_heuristic`` / ``catboost_plain``: the heads alone;
-* baselines: ``best_on_average`` (lowest mean regret on the training folds),
-  ``onnxruntime_default`` (fp32, graph optimisation ALL), ``flops_rule`` (one FLOPs
-  threshold learnt on the training folds, best-on-average on each side), ``random``
-  (expected value of a uniform pick) and ``oracle``.
-
-Metrics: top-1 accuracy, mean / p90 / max latency regret (``lat(choice)/lat(best) - 1``;
-a choice that fails costs ``max(worst regret, 1)``; every method picks among the
-candidates measured for the sample, since an unmeasured choice cannot be scored), NDCG@3 (relevance ``lat(best)/lat``,
-0 for failures), MEDN latency MAPE and share within ±10 %, cold-start error,
-deployability precision / recall, and the wall time of ``graphrec.recommend`` against
-the harness wall time of an exhaustive benchmark of the same model.
+Methods, metrics and baselines: see :mod:`graphrec.recommender.evaluate`. Besides them this
+script reports cold-start error, deployability precision / recall, calibration of the
+predicted expected loss, the measurement noise floor, and the wall time of
+``graphrec.recommend`` against the harness wall time of an exhaustive benchmark.
 
 Usage::
 
-    python benchmarks/eval_recommender.py --data runs/campaign.sqlite \
-        --out benchmarks/results/eval_recommender.md
+    python benchmarks/eval_recommender.py --data graphrec/data/measurements --model-root runs/zoo \
+        --out benchmarks/reports/eval_recommender.md
 """
 
 from __future__ import annotations
@@ -43,57 +31,8 @@ from typing import Any
 
 import numpy as np
 
-METHODS = (
-    "graphrec",
-    "graphrec_alpha_0.5",
-    "graphrec_alpha_0.8",
-    "graphrec_alpha_0.2",
-    "graphrec_no_risk",
-    "medn",
-    "pso_w_catboost",
-    "catboost_heuristic",
-    "catboost_plain",
-    "best_on_average",
-    "onnxruntime_default",
-    "flops_rule",
-    "random",
-    "oracle",
-)
-
 #: Methods broken down per family and per sample in the report.
 _FAMILY_METHODS = ("graphrec", "medn", "catboost_plain", "best_on_average", "flops_rule")
-
-
-def group_folds(families: list[str], k: int, seed: int) -> list[np.ndarray]:
-    """Test-index arrays, whole families per fold (round-robin over shuffled families)."""
-    names = sorted(set(families))
-    rng = np.random.default_rng(seed)
-    rng.shuffle(names)
-    fold_of = {f: i % k for i, f in enumerate(names)}
-    fam = np.array([fold_of[f] for f in families])
-    return [np.flatnonzero(fam == i) for i in range(min(k, len(names)))]
-
-
-def ndcg3(order: np.ndarray, rel: np.ndarray) -> float:
-    disc = 1.0 / np.log2(np.arange(2, 5))
-    gains = rel[order[:3]]
-    ideal = np.sort(rel)[::-1][:3]
-    idcg = float((ideal * disc[: len(ideal)]).sum())
-    return float((gains * disc[: len(gains)]).sum()) / idcg if idcg > 0 else 0.0
-
-
-def flops_rule(log_flops: np.ndarray, regret: np.ndarray) -> tuple[float, int, int]:
-    regret = np.where(np.isnan(regret), np.nanmax(regret), regret)
-    """Threshold on log FLOPs and the best-on-average choice below / above it."""
-    best = (np.inf, 0.0, 0, 0)
-    for t in np.unique(np.quantile(log_flops, np.linspace(0.1, 0.9, 9))):
-        lo, hi = log_flops <= t, log_flops > t
-        a = int(np.argmin(regret[lo].mean(axis=0))) if lo.any() else 0
-        b = int(np.argmin(regret[hi].mean(axis=0))) if hi.any() else a
-        cost = regret[lo, a].sum() + regret[hi, b].sum()
-        if cost < best[0]:
-            best = (cost, float(t), a, b)
-    return best[1], best[2], best[3]
 
 
 def noise_floor(stores: list[str]) -> dict[str, Any]:
@@ -178,28 +117,11 @@ def noise_floor(stores: list[str]) -> dict[str, Any]:
     return out
 
 
-def _nanmean0(regret: np.ndarray) -> np.ndarray:
-    """Mean regret per candidate over the samples where it was measured (inf if never)."""
-    known = ~np.isnan(regret)
-    total = np.where(known, regret, 0.0).sum(axis=0)
-    return np.where(known.any(axis=0), total / np.maximum(known.sum(axis=0), 1), np.inf)
-
-
-def summarise(regret: np.ndarray, top1: np.ndarray, ndcg: np.ndarray | None) -> dict[str, float]:
-    return {
-        "top1": float(np.mean(top1)),
-        "mean_regret": float(np.mean(regret)),
-        "p90_regret": float(np.quantile(regret, 0.9)),
-        "max_regret": float(np.max(regret)),
-        "ndcg3": float(np.mean(ndcg)) if ndcg is not None else float("nan"),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", nargs="+", required=True, help="results stores or dataset folders")
     ap.add_argument("--model-root", default=None, help="folder with the model files (zoo)")
-    ap.add_argument("--out", default="benchmarks/results/eval_recommender.md")
+    ap.add_argument("--out", default="benchmarks/reports/eval_recommender.md")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=120)
     ap.add_argument("--particles", type=int, default=8)
@@ -217,20 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         "--latency-weight", type=float, default=0.5, help="weight of MEDN in the latency average"
     )
     ap.add_argument("--timing-models", type=int, default=10, help="models timed per fold 0")
+    ap.add_argument("--bootstrap", type=int, default=2000, help="bootstrap draws for intervals")
     args = ap.parse_args(argv)
 
     import torch
 
-    from graphrec.dataset.samples import (
-        RecDataset,
-        first_measured,
-        masked_argmax,
-        regret_matrix,
-    )
-    from graphrec.recommender.artefact import head_features
-    from graphrec.recommender.pso_catboost import PSOWCatBoostClassifier
-    from graphrec.recommender.ranking import rank_choices
-    from graphrec.recommender.train import fit_recommender
+    from graphrec.dataset.samples import RecDataset
+    from graphrec.recommender.evaluate import leave_family_out, summarise
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -248,193 +163,40 @@ def main(argv: list[str] | None = None) -> int:
         f"({time.perf_counter() - t0:.1f} s to load)",
         flush=True,
     )
-    regret = regret_matrix(ds.log_latency_ms, ds.deployable)
-    best = ds.best
-    rel = np.where(
-        ds.deployable == 1,
-        np.exp(
-            ds.log_latency_ms.min(axis=1, initial=np.inf, where=ds.deployable == 1)[:, None]
-            - ds.log_latency_ms
-        ),
-        0.0,
+    params = {
+        "medn_params": {"epochs": args.epochs},
+        "head_params": {"n_particles": args.particles, "n_pso_iterations": args.pso_iterations},
+        "alpha": args.alpha if args.alpha == "auto" else float(args.alpha),
+        "inner_folds": args.inner_folds,
+        "latency_weight": args.latency_weight,
+    }
+    res = leave_family_out(
+        ds, folds=args.folds, seed=args.seed, params=params, progress=lambda s: print(s, flush=True)
     )
-    rel = np.nan_to_num(rel)
-    ort_default = [
-        i for i, cid in enumerate(ds.candidates) if cid.startswith("onnxruntime/cpu/fp32/opt=all/")
-    ]
-    chosen: dict[str, np.ndarray] = {m: np.full(n, -1) for m in METHODS}
-    ndcg: dict[str, np.ndarray] = {m: np.full(n, np.nan) for m in METHODS}
-    pred_lat = np.full((n, c), np.nan)
-    pred_lat_medn = np.full((n, c), np.nan)
-    pred_lat_gbdt = np.full((n, c), np.nan)
-    pred_cold = np.full((n, c), np.nan)
-    pred_dep = np.full((n, c), np.nan)
-    pick_loss = np.full(n, np.nan)  # graphrec's predicted expected loss of its pick
-    pick_pfast = np.full(n, np.nan)  # and its P(fastest)
-    rec_times: list[float] = []
-    rec_models: list[str] = []
-    fold_info: list[dict[str, Any]] = []
-    folds = group_folds(ds.families, args.folds, args.seed)
-    medn_params = {"epochs": args.epochs}
-    for fi, test in enumerate(folds):
-        train = np.setdiff1d(np.arange(n), test)
-        tr, te = ds.subset(train), ds.subset(test)
-        tf = time.perf_counter()
-        # The product's own training path: MEDN, the PSO-W head (multi-fold search with
-        # heuristic fallback) and the blend weight fitted on inner out-of-fold regret.
-        rec = fit_recommender(
-            tr,
-            medn_params=medn_params,
-            head_params={"n_particles": args.particles, "n_pso_iterations": args.pso_iterations},
-            alpha=args.alpha if args.alpha == "auto" else float(args.alpha),
-            inner_folds=args.inner_folds,
-            seed=args.seed,
-            latency_weight=args.latency_weight,
-        )
-        medn = rec.medn
-        p_tr, p_te = medn.predict(tr), medn.predict(te)
-        pred_lat_medn[test] = p_te.log_latency_ms
-        if rec.latency_gbdt is not None:
-            pred_lat_gbdt[test] = rec.latency_gbdt.predict_arrays(
-                te.graph_features, te.device_features
-            )[0]
-        b_te = rec.blend_latency(p_te, te.graph_features, te.device_features)
-        pred_lat[test], pred_cold[test], pred_dep[test] = (
-            b_te.log_latency_ms,
-            b_te.log_cold_start_ms,
-            b_te.p_deployable,
-        )
-        X_tr = head_features(tr.graph_features, p_tr.embedding, tr.device_features)
-        X_te = head_features(te.graph_features, p_te.embedding, te.device_features)
-        heads = {"pso_w_catboost": rec.head}
-        fold_info.append(
-            {
-                "alpha": rec.alpha,
-                "alpha_fit": rec.info.get("alpha_fit"),
-                "pso_accepted": rec.head.pso_accepted_,
-                "pso_fallback": rec.head.pso_fallback_,
-                "head_params": rec.head.best_params_,
-                "pso_fold_costs": rec.head.pso_fold_costs_,
-            }
-        )
-        for name, w in (("catboost_heuristic", "heuristic"), ("catboost_plain", "none")):
-            heads[name] = PSOWCatBoostClassifier(weighting=w, seed=args.seed).fit(
-                X_tr, regret[train], groups=tr.families
-            )
-        for name, head in heads.items():
-            proba = head.predict_proba(X_te)
-            chosen[name][test] = masked_argmax(proba, regret[test])
-            for k, i in enumerate(test):
-                ndcg[name][i] = ndcg3(np.argsort(-proba[k]), rel[i])
-        proba = rec.head.predict_proba(X_te)
-        for k, i in enumerate(test):
-            r = rank_choices(
-                b_te.log_latency_ms[k],
-                b_te.log_latency_sigma,
-                proba[k],
-                p_te.p_deployable[k],
-                alpha=rec.alpha,
-                log_relative_sigma=b_te.log_latency_rel_sigma,
-            )
-            chosen["graphrec"][i] = first_measured(r.order, regret[i])
-            pick_loss[i] = r.expected_loss[chosen["graphrec"][i]]
-            pick_pfast[i] = r.p_fastest[chosen["graphrec"][i]]
-            ndcg["graphrec"][i] = ndcg3(r.order, rel[i])
-            # Ablations: the untuned blend weight; deployability taken as certain.
-            for name, kw in (
-                ("graphrec_alpha_0.5", {"alpha": 0.5}),
-                ("graphrec_alpha_0.8", {"alpha": 0.8}),
-                ("graphrec_alpha_0.2", {"alpha": 0.2}),
-                ("graphrec_no_risk", {"alpha": rec.alpha, "risk_aware": False}),
-            ):
-                ra = rank_choices(
-                    b_te.log_latency_ms[k],
-                    b_te.log_latency_sigma,
-                    proba[k],
-                    p_te.p_deployable[k],
-                    log_relative_sigma=b_te.log_latency_rel_sigma,
-                    **kw,
-                )
-                chosen[name][i] = first_measured(ra.order, regret[i])
-                ndcg[name][i] = ndcg3(ra.order, rel[i])
-            mu = np.where(p_te.p_deployable[k] >= 0.5, b_te.log_latency_ms[k], np.inf)
-            order = np.argsort(mu, kind="stable")
-            chosen["medn"][i] = first_measured(order, regret[i])
-            ndcg["medn"][i] = ndcg3(order, rel[i])
-        avg_order = np.argsort(_nanmean0(regret[train]), kind="stable")
-        for i in test:
-            chosen["best_on_average"][i] = first_measured(avg_order, regret[i])
-        for i in test:
-            ndcg["best_on_average"][i] = ndcg3(avg_order, rel[i])
-        if ort_default:
-            for i in test:
-                chosen["onnxruntime_default"][i] = first_measured(ort_default[::-1], regret[i])
-        lf = np.log1p(ds.flops)
-        t, a, b = flops_rule(lf[train], regret[train])
-        for i in test:
-            rule = a if lf[i] <= t else b
-            chosen["flops_rule"][i] = first_measured([rule, *avg_order], regret[i])
-        chosen["oracle"][test] = best[test]
-        for i in test:
-            ndcg["oracle"][i] = ndcg3(np.argsort(-rel[i]), rel[i])
-        if fi == 0 and args.timing_models > 0:
-            rec_times, rec_models = time_recommend(rec, te, args.timing_models)
-        print(
-            f"fold {fi + 1}/{len(folds)}: held out {sorted(set(te.families))} "
-            f"({len(test)} samples), {time.perf_counter() - tf:.1f} s",
-            flush=True,
-        )
-
-    results: dict[str, dict[str, float]] = {}
-    rows = np.arange(n)
-    for m in METHODS:
-        if m == "random":
-            rg = np.nanmean(regret, axis=1)
-            results[m] = {
-                "top1": float(np.mean((regret == 0).sum(axis=1) / (~np.isnan(regret)).sum(axis=1))),
-                "mean_regret": float(rg.mean()),
-                "p90_regret": float(np.quantile(rg, 0.9)),
-                "max_regret": float(np.nanmax(regret)),
-                "ndcg3": float("nan"),
-            }
-            continue
-        if (chosen[m] < 0).any():
-            continue
-        rg = regret[rows, chosen[m]]
-        nd = ndcg[m] if not np.isnan(ndcg[m]).any() else None
-        results[m] = summarise(rg, chosen[m] == best, nd)
-
+    summary = summarise(res, n_boot=args.bootstrap, seed=args.seed)
+    ds, regret, best, chosen = res.dataset, res.regret, res.best, res.chosen
+    rows = np.arange(len(ds))
+    latency: dict[str, Any] = dict(summary["latency"])
     lat_true = ds.log_latency_ms
     ok = (ds.deployable == 1) & ~np.isnan(lat_true)
-    ape = np.abs(np.exp(pred_lat[ok] - lat_true[ok]) - 1.0)
-    ape_medn = np.abs(np.exp(pred_lat_medn[ok] - lat_true[ok]) - 1.0)
-    ape_gbdt = np.abs(np.exp(pred_lat_gbdt[ok] - lat_true[ok]) - 1.0)
-    has_gbdt = bool(np.isfinite(ape_gbdt).all())
-    cold_ok = ~np.isnan(ds.log_cold_start_ms)
-    cold_ape = np.abs(np.exp(pred_cold[cold_ok] - ds.log_cold_start_ms[cold_ok]) - 1.0)
+    cold_ok = ~np.isnan(ds.log_cold_start_ms) & ~np.isnan(res.pred_log_cold)
+    cold_ape = np.abs(np.exp(res.pred_log_cold[cold_ok] - ds.log_cold_start_ms[cold_ok]) - 1.0)
     dep_m = ~np.isnan(ds.deployable)
     y_fail = ds.deployable[dep_m] == 0
-    p_fail = pred_dep[dep_m] < 0.5
+    p_fail = res.pred_p_deployable[dep_m] < 0.5
     tp = int((y_fail & p_fail).sum())
-    latency: dict[str, Any] = {
-        "pairs": int(ok.sum()),
-        "mape": float(ape.mean()),
-        "median_ape": float(np.median(ape)),
-        "within_10pct": float((ape <= 0.10).mean()),
-        "within_25pct": float((ape <= 0.25).mean()),
-        "medn_median_ape": float(np.median(ape_medn)),
-        "medn_within_10pct": float((ape_medn <= 0.10).mean()),
-        "gbdt_median_ape": float(np.median(ape_gbdt)) if has_gbdt else float("nan"),
-        "gbdt_within_10pct": float((ape_gbdt <= 0.10).mean()) if has_gbdt else float("nan"),
-        "cold_pairs": int(cold_ok.sum()),
-        "cold_mape": float(cold_ape.mean()) if len(cold_ape) else float("nan"),
-        "cold_median_ape": float(np.median(cold_ape)) if len(cold_ape) else float("nan"),
-        "fail_pairs": int(y_fail.sum()),
-        "fail_precision": tp / max(int(p_fail.sum()), 1),
-        "fail_recall": tp / max(int(y_fail.sum()), 1),
-        "deploy_precision": float(((~y_fail) & (~p_fail)).sum() / max(int((~p_fail).sum()), 1)),
-        "deploy_recall": float(((~y_fail) & (~p_fail)).sum() / max(int((~y_fail).sum()), 1)),
-    }
+    latency.update(
+        {
+            "cold_pairs": int(cold_ok.sum()),
+            "cold_mape": float(cold_ape.mean()) if len(cold_ape) else float("nan"),
+            "cold_median_ape": float(np.median(cold_ape)) if len(cold_ape) else float("nan"),
+            "fail_pairs": int(y_fail.sum()),
+            "fail_precision": tp / max(int(p_fail.sum()), 1),
+            "fail_recall": tp / max(int(y_fail.sum()), 1),
+            "deploy_precision": float(((~y_fail) & (~p_fail)).sum() / max(int((~p_fail).sum()), 1)),
+            "deploy_recall": float(((~y_fail) & (~p_fail)).sum() / max(int((~y_fail).sum()), 1)),
+        }
+    )
     # Accuracy per thread count (the second vCPU of a shared 2-vCPU machine is noisy).
     thr = np.array(
         [cid.rsplit("threads=", 1)[-1] if "threads=" in cid else "1" for cid in ds.candidates]
@@ -442,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     by_threads = {}
     for t in sorted(set(thr)):
         m = ok & (thr == t)[None, :]
-        a = np.abs(np.exp(pred_lat[m] - lat_true[m]) - 1.0)
+        a = np.abs(np.exp(res.pred_log_latency[m] - lat_true[m]) - 1.0)
         if len(a):
             by_threads[t] = {
                 "pairs": int(m.sum()),
@@ -450,20 +212,21 @@ def main(argv: list[str] | None = None) -> int:
                 "within_10pct": float((a <= 0.10).mean()),
             }
     latency["by_threads"] = by_threads
-    # Calibration of what the table shows for the recommended choice.
     realised = regret[rows, chosen["graphrec"]]
-    cal = ~np.isnan(pick_loss)
+    cal = ~np.isnan(res.pick_expected_loss)
     latency["calibration"] = {
-        "pred_expected_loss_mean": float(np.mean(pick_loss[cal])),
-        "pred_expected_loss_median": float(np.median(pick_loss[cal])),
+        "pred_expected_loss_mean": float(np.mean(res.pick_expected_loss[cal])),
+        "pred_expected_loss_median": float(np.median(res.pick_expected_loss[cal])),
         "realised_regret_mean": float(np.mean(realised[cal])),
         "realised_regret_median": float(np.median(realised[cal])),
-        "pred_p_fastest_mean": float(np.nanmean(pick_pfast)),
+        "pred_p_fastest_mean": float(np.nanmean(res.pick_p_fastest)),
         "realised_top1": float(np.mean(chosen["graphrec"] == best)),
     }
     latency["noise_floor"] = noise_floor(list(args.data))
     timing: dict[str, Any] = {}
-    if rec_times:
+    if args.timing_models > 0 and res.fitted:
+        te = ds.subset(res.folds[0])
+        rec_times, rec_models = time_recommend(res.fitted[0], te, args.timing_models)
         walls = [
             float(ds.measure_wall_s[ds.model_paths.index(p)])
             for p in rec_models
@@ -498,21 +261,21 @@ def main(argv: list[str] | None = None) -> int:
                 if chosen[m][i] >= 0
             },
         }
-        for i in range(n)
+        for i in range(len(ds))
     ]
     report = {
         "data": [str(p) for p in args.data],
-        "samples": n,
+        "samples": len(ds),
         "models": len(set(ds.model_sha256)),
         "families": sorted(set(ds.families)),
         "devices": sorted(set(ds.device_ids)),
         "candidates": ds.candidates,
-        "folds": len(folds),
+        "folds": len(res.folds),
         "params": vars(args),
-        "methods": results,
+        "methods": summary["methods"],
         "latency": latency,
         "timing": timing,
-        "fold_fits": fold_info,
+        "fold_fits": res.fold_info,
         "by_family": by_family,
         "per_sample": per_sample,
         "wall_s": time.perf_counter() - t0,
@@ -582,6 +345,14 @@ def _noise_line(nf: dict[str, Any]) -> str:
     return line
 
 
+def _ci(v: dict[str, float], *, pct: bool = True) -> str:
+    """``value [low, high]`` of a :func:`~graphrec.recommender.evaluate.cluster_bootstrap`."""
+    k = 100.0 if pct else 1.0
+    unit = " %" if pct else ""
+    d = 1 if pct else 3
+    return f"{k * v['value']:.{d}f}{unit} [{k * v['low']:.{d}f}, {k * v['high']:.{d}f}]"
+
+
 def render(
     report: dict[str, Any],
     regret: np.ndarray,
@@ -595,16 +366,16 @@ def render(
         f"Data: {', '.join(report['data'])} — {report['samples']} samples, {report['models']} "
         f"models, {len(report['families'])} families, {len(report['devices'])} device(s), "
         f"{len(report['candidates'])} candidates; {report['folds']}-fold grouped CV by family; "
-        f"{report['wall_s']:.0f} s.",
+        f"{report['wall_s']:.0f} s. Figures: value [95 % interval, bootstrap over families].",
         "",
         "| method | top-1 | mean regret | p90 regret | max regret | NDCG@3 |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for m, r in report["methods"].items():
-        nd = "–" if np.isnan(r["ndcg3"]) else f"{r['ndcg3']:.3f}"
+        nd = "–" if r["ndcg3"] is None else _ci(r["ndcg3"], pct=False)
         lines.append(
-            f"| {m} | {100 * r['top1']:.1f} % | {100 * r['mean_regret']:.1f} % | "
-            f"{100 * r['p90_regret']:.1f} % | {100 * r['max_regret']:.0f} % | {nd} |"
+            f"| {m} | {_ci(r['top1'])} | {_ci(r['mean_regret'])} | "
+            f"{_ci(r['p90_regret'])} | {100 * r['max_regret']:.0f} % | {nd} |"
         )
     la = report["latency"]
     lines += [
@@ -615,11 +386,12 @@ def render(
         "",
         f"* warm latency (MEDN + pooled regressor average) over {la['pairs']} (model, "
         f"candidate) pairs: MAPE {100 * la['mape']:.1f} %, median APE "
-        f"{100 * la['median_ape']:.1f} %, within ±10 %: {100 * la['within_10pct']:.1f} %, "
-        f"within ±25 %: {100 * la['within_25pct']:.1f} %",
+        f"{_ci(la['median_ape'])}, within ±10 %: {_ci(la['within_10pct'])}, "
+        f"within ±25 %: {_ci(la['within_25pct'])}",
         f"* the parts alone: MEDN median APE {100 * la['medn_median_ape']:.1f} %, within ±10 % "
         f"{100 * la['medn_within_10pct']:.1f} %; pooled regressor median APE "
-        f"{100 * la['gbdt_median_ape']:.1f} %, within ±10 % {100 * la['gbdt_within_10pct']:.1f} %",
+        f"{100 * la.get('gbdt_median_ape', float('nan')):.1f} %, within ±10 % "
+        f"{100 * la.get('gbdt_within_10pct', float('nan')):.1f} %",
         *(
             f"* threads={t}: {v['pairs']} pairs, median APE {100 * v['median_ape']:.1f} %, "
             f"within ±10 % {100 * v['within_10pct']:.1f} %"

@@ -108,3 +108,39 @@ def test_repeat_rounds_are_medians_and_not_benchmark_time(
     np.testing.assert_allclose(
         two.log_latency_ms[ok], rec_dataset.log_latency_ms[ok] + np.log(2.0), rtol=1e-9
     )
+
+
+def test_dataset_indexes_like_an_array(rec_dataset: RecDataset) -> None:
+    """scikit-learn's splitters index X as X[idx] and X[idx, ...]."""
+    n = len(rec_dataset)
+    assert rec_dataset.shape == (n,)
+    idx = np.array([n - 1, 0])
+    sub = rec_dataset[idx]
+    assert sub.model_names == [rec_dataset.model_names[-1], rec_dataset.model_names[0]]
+    np.testing.assert_array_equal(sub.log_latency_ms, rec_dataset.log_latency_ms[idx])
+    assert rec_dataset[idx, ...].model_names == sub.model_names
+    mask = np.zeros(n, dtype=bool)
+    mask[1] = True
+    assert rec_dataset[mask].model_names == [rec_dataset.model_names[1]]
+    assert len(rec_dataset[1:]) == n - 1
+    with pytest.raises(IndexError):
+        rec_dataset[idx, 0]
+    with pytest.raises(IndexError):
+        rec_dataset[np.ones(n + 1, dtype=bool)]
+
+
+def test_store_is_read_without_writing(rec_store: Path, tmp_path: Path) -> None:
+    """Training reads a store read-only: a copy's bytes are unchanged, a bad one is named."""
+    import shutil
+
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(rec_store, copy)
+    before = copy.read_bytes()
+    ds = RecDataset.from_stores([copy])
+    assert len(ds) > 0 and copy.read_bytes() == before
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"not sqlite at all" * 10)
+    with pytest.raises(BenchStoreError, match=r"bad\.sqlite"):
+        RecDataset.from_stores([bad])
+    with pytest.raises(BenchStoreError, match="no such results store"):
+        RecDataset.from_stores([tmp_path / "missing.sqlite"])
