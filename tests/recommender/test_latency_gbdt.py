@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rec_synthetic import Split, cached_split, held_out_mse, true_regret
 
 from graphrec.dataset.samples import RecDataset
 from graphrec.errors import NotFittedError
@@ -44,10 +45,6 @@ def test_fit_predict_deterministic_round_trip(rec_dataset: RecDataset, tmp_path:
     lat, cold = a.predict_arrays(rec_dataset.graph_features, rec_dataset.device_features)
     assert lat.shape == cold.shape == rec_dataset.log_latency_ms.shape
     assert np.isfinite(lat).all()
-    # It learnt something: on its training data it beats predicting the mean.
-    y = rec_dataset.log_latency_ms
-    ok = ~np.isnan(y)
-    assert np.mean((lat[ok] - y[ok]) ** 2) < np.var(y[ok])
     b = PairLatencyRegressor(**FAST, seed=1).fit(rec_dataset)
     np.testing.assert_array_equal(
         lat, b.predict_arrays(rec_dataset.graph_features, rec_dataset.device_features)[0]
@@ -60,6 +57,41 @@ def test_fit_predict_deterministic_round_trip(rec_dataset: RecDataset, tmp_path:
     assert c.log_latency_sigma.shape == (len(rec_dataset.candidates),)
     with pytest.raises(ValueError, match="features"):
         a.predict_arrays(rec_dataset.graph_features[:, :3], rec_dataset.device_features)
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Split:
+    return cached_split(tmp_path_factory)
+
+
+def _fit_predict(split: Split) -> np.ndarray:
+    m = PairLatencyRegressor(iterations=200, depth=3, holdout_fraction=0.0, seed=0)
+    m.fit(split.train)
+    assert not set(split.train.model_sha256) & set(split.test.model_sha256)
+    pred, _cold = m.predict_arrays(split.test.graph_features, split.test.device_features)
+    return pred
+
+
+def test_learns_latency_on_held_out_models(split: Split) -> None:
+    """Trained on 24 models, the pooled regressor predicts the 12 it never saw much better
+    than each candidate's training mean."""
+    err, base = held_out_mse(_fit_predict(split), split)
+    assert base > 1.0  # the held-out latencies spread: the baseline is not trivially good
+    assert err < 0.3 * base, (err, base)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the candidate columns reach CatBoost as ordered target statistics "
+    "(one_hot_max_size defaults to 2), which carry a candidate's mean latency but not how "
+    "it scales with the model; with one_hot_max_size >= the number of candidates the "
+    "regret drops from ~2.6 to ~0.003 on this data. Remove this mark when fixed.",
+)
+def test_ranks_held_out_models_better_than_best_on_average(split: Split) -> None:
+    """Picking the fastest by the prediction loses less than always picking the candidate
+    fastest on average in training."""
+    regret, regret_avg = true_regret(_fit_predict(split), split)
+    assert regret < 0.5 * regret_avg, (regret, regret_avg)
 
 
 def test_needs_two_samples(rec_dataset: RecDataset) -> None:
