@@ -6,7 +6,6 @@ noise is the spread of those medians (``max/min`` and coefficient of variation).
 
 from __future__ import annotations
 
-import html
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -113,80 +112,44 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> list[ModelSummary]:
     return list(per_model.values())
 
 
-def _fmt(x: float | None, unit: str = "", digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.{digits}g}{unit}"
+def _bar_chart(ms: ModelSummary) -> str | None:
+    """Per-candidate median latency, log scale, red for a wrong output; ``None`` if none ran."""
+    from graphrec.reporting import bar_chart_svg, fmt_number
 
-
-def _bar_chart(ms: ModelSummary) -> str:
     items = [c for c in ms.candidates if c.p50_ms]
     if not items:
-        return "<p>No runnable candidate.</p>"
-    width, row_h, label_w = 760, 18, 330
-    top = max(c.p50_ms or 0.0 for c in items)
-    lo = min(c.p50_ms or top for c in items)
-    span = math.log10(top / lo) if top > lo else 1.0
-    parts = [f'<svg width="{width}" height="{row_h * len(items) + 4}" role="img">']
-    for i, c in enumerate(items):
-        frac = 0.1 + 0.9 * (math.log10((c.p50_ms or lo) / lo) / span if span else 1.0)
-        w = (width - label_w - 90) * frac
-        y = i * row_h + 2
-        color = "#2b8a3e" if c.status == Status.OK else "#c92a2a"
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end" font-size="12">'
-            f"{html.escape(c.candidate_id)}</text>"
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{row_h - 4}" fill="{color}"/>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 13}" font-size="12">'
-            f"{_fmt(c.p50_ms, ' ms')}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+        return None
+    return bar_chart_svg(
+        [c.candidate_id for c in items],
+        [c.p50_ms or 0.0 for c in items],
+        value_labels=[fmt_number(c.p50_ms, " ms") for c in items],
+        colors=["#2b8a3e" if c.status == Status.OK else "#c92a2a" for c in items],
+        log_scale=True,
+        xlabel="median warm p50 latency (ms, log scale)",
+    )
 
 
 def write_html_report(
     rows: Sequence[Mapping[str, Any]], out: str | Path, *, title: str = "graphrec bench"
 ) -> Path:
-    """Write a self-contained HTML report (tables + inline SVG charts, no JavaScript)."""
-    summaries = summarize(rows)
-    statuses = Counter(r["status"] for r in rows)
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    body.append(
-        "<p>"
-        + ", ".join(f"{html.escape(k)}: {v}" for k, v in sorted(statuses.items()))
-        + f" ({len(rows)} rows). Bars: median of per-round warm p50 latency, log scale; "
-        "red = wrong output.</p>"
-    )
-    for ms in summaries:
-        body.append(f"<h2>{html.escape(ms.model_name)} <small>{ms.device_id}</small></h2>")
-        if ms.fastest:
-            body.append(
-                f"<p>Fastest: <b>{html.escape(ms.fastest.candidate_id)}</b> "
-                f"{_fmt(ms.fastest.p50_ms, ' ms')} (cold start {_fmt(ms.fastest.cold_start_ms, ' ms')}); "
-                f"slowest runnable is {_fmt(ms.slowdown, 'x')} slower.</p>"
-            )
-        body.append(_bar_chart(ms))
-        body.append(
-            "<table><tr><th>candidate</th><th>status</th><th>p50 ms</th><th>cold ms</th>"
-            "<th>spread</th><th>peak MiB</th><th>max rel err</th><th>error</th></tr>"
-        )
-        for c in ms.candidates:
-            body.append(
-                f"<tr><td>{html.escape(c.candidate_id)}</td><td>{c.status}</td>"
-                f"<td>{_fmt(c.p50_ms)}</td><td>{_fmt(c.cold_start_ms)}</td>"
-                f"<td>{_fmt(c.spread, 'x')}</td><td>{_fmt(c.peak_rss_mb)}</td>"
-                f"<td>{_fmt(c.max_rel_err, '', 2)}</td>"
-                f"<td>{html.escape((c.error or '')[:160])}</td></tr>"
-            )
-        body.append("</table>")
-    style = (
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
-        "td,th{border:1px solid #ccc;padding:2px 6px}"
-    )
-    doc = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
+    """Write a self-contained HTML report (tables + inline SVG charts, no JavaScript).
+
+    The page comes from the template ``bench_report.html.j2``; each model's chart from
+    :func:`graphrec.reporting.bar_chart_svg`.
+    """
+    from graphrec.reporting import render_template, safe_svg
+
+    models = []
+    for ms in summarize(rows):
+        chart = _bar_chart(ms)
+        models.append({"summary": ms, "chart": safe_svg(chart) if chart else None})
+    doc = render_template(
+        "bench_report.html.j2",
+        title=title,
+        statuses=sorted(Counter(str(r["status"]) for r in rows).items()),
+        n_rows=len(rows),
+        models=models,
     )
     p = Path(out)
-    p.write_text(doc)
+    p.write_text(doc, encoding="utf-8")
     return p

@@ -1,14 +1,14 @@
 """Human-readable views of an inventory: rich tables and an aggregate chart report.
 
-The chart report is a self-contained HTML page with inline SVG bar charts
-(framework share, model-format share, model size distribution) and the table
-of models shared by hash across apps. A ``.png`` target is drawn with
-matplotlib when it is installed; otherwise the HTML page is written instead.
+The chart report is a self-contained HTML page (jinja2 template
+``mining_report.html.j2``) with inline SVG bar charts (framework share, model-format
+share, model size distribution, drawn by :mod:`graphrec.reporting.charts`) and the
+table of models shared by hash across apps. A ``.png`` target gets the three charts
+side by side.
 """
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -143,35 +143,6 @@ def print_aggregate(agg: Aggregate, console: Console | None = None) -> None:
 
 # -- chart report ----------------------------------------------------------------------
 
-_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1")
-
-
-def _svg_bars(title: str, items: Sequence[tuple[str, float]], unit: str = "") -> str:
-    """A horizontal bar chart as an inline SVG string."""
-    row_h, label_w, bar_w = 22, 230, 360
-    height = 34 + row_h * max(len(items), 1)
-    peak = max((v for _, v in items), default=0) or 1
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" '
-        f'height="{height}" role="img" aria-label="{html.escape(title)}">',
-        f'<text x="4" y="18" font-weight="bold" font-size="14">{html.escape(title)}</text>',
-    ]
-    if not items:
-        parts.append('<text x="4" y="44" font-size="12">(none)</text>')
-    for i, (label, value) in enumerate(items):
-        y = 30 + i * row_h
-        w = max(1.0, bar_w * value / peak)
-        color = _COLORS[i % len(_COLORS)]
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 14}" font-size="12" text-anchor="end">'
-            f"{html.escape(label[:34])}</text>"
-            f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row_h - 6}" '
-            f'fill="{color}"><title>{html.escape(label)}: {value:g}{unit}</title></rect>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{value:g}{unit}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
 
 def _chart_series(agg: Aggregate) -> list[tuple[str, list[tuple[str, float]], str]]:
     apps = max(agg.apps, 1)
@@ -190,83 +161,58 @@ def _chart_series(agg: Aggregate) -> list[tuple[str, list[tuple[str, float]], st
     ]
 
 
+def _chart_args(
+    title: str, items: Sequence[tuple[str, float]], unit: str
+) -> tuple[list[str], list[float], dict[str, Any]]:
+    """Labels, values and :func:`graphrec.reporting.draw_bars` options of one chart."""
+    labels = [label[:34] for label, _ in items]
+    values = [float(v) for _, v in items]
+    opts = {
+        "title": title,
+        "xlabel": unit or "count",
+        "value_labels": [f"{v:g}{unit}" for _, v in items],
+    }
+    return labels, values, opts
+
+
 def render_html(inv: Inventory, title: str = "graphrec mine — aggregate report") -> str:
-    """A self-contained HTML page (inline SVG charts, no scripts, no external files)."""
+    """A self-contained HTML page (inline SVG charts, no scripts, no external files).
+
+    The page comes from the template ``mining_report.html.j2``; the three charts from
+    :func:`graphrec.reporting.bar_chart_svg`.
+    """
+    from graphrec.reporting import bar_chart_svg, render_template, safe_svg
+
     agg = inv.aggregate()
-    esc = html.escape
-    charts = "".join(
-        f"<figure>{_svg_bars(t, items, unit)}</figure>" for t, items, unit in _chart_series(agg)
+    charts = []
+    for t, items, unit in _chart_series(agg):
+        labels, values, opts = _chart_args(t, items, unit)
+        charts.append(safe_svg(bar_chart_svg(labels, values, width_in=7.0, **opts)))
+    return render_template(
+        "mining_report.html.j2",
+        title=title,
+        agg=agg,
+        n_models=len(inv.models),
+        models=inv.models,
+        charts=charts,
+        fmt_bytes=_fmt_bytes,
+        short_details=_short_details,
     )
-    shared_rows = "".join(
-        f"<tr><td><code>{esc(s['sha256'][:16])}</code></td><td>{esc(s['format'])}</td>"
-        f"<td>{_fmt_bytes(s['size_bytes'])}</td><td>{len(s['apps'])}</td>"
-        f"<td>{esc(', '.join(s['names']))}</td></tr>"
-        for s in agg.shared_models
-    )
-    model_rows = "".join(
-        f"<tr><td>{esc(m.format)}{' (suspected)' if m.suspected else ''}</td>"
-        f"<td>{esc(m.path)}</td><td>{_fmt_bytes(m.size_bytes)}</td>"
-        f"<td>{esc(m.reason if m.suspected else _short_details(m.details))}</td></tr>"
-        for m in inv.models
-    )
-    issues = (
-        "".join(f"<tr><td>{esc(k)}</td><td>{n}</td></tr>" for k, n in agg.issues.items())
-        or "<tr><td colspan=2>none</td></tr>"
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;
-font-size:13px;text-align:left}}figure{{margin:1em 0}}</style></head><body>
-<h1>{esc(title)}</h1>
-<p>{agg.apps} apps scanned: {agg.apps_with_models} with models, {agg.apps_with_frameworks} with
-inference frameworks, {len(inv.models) - agg.suspected} models, {agg.suspected} suspected
-(encrypted or obfuscated) blobs. Model bytes: {esc(str(agg.size_stats))}.</p>
-{charts}
-<h2>Models shared by hash across apps</h2>
-<table><tr><th>sha256</th><th>format</th><th>size</th><th>apps</th><th>names</th></tr>
-{shared_rows or "<tr><td colspan=5>none</td></tr>"}</table>
-<h2>Models</h2>
-<table><tr><th>format</th><th>location</th><th>size</th><th>details</th></tr>{model_rows}</table>
-<h2>Issues</h2><table><tr><th>kind</th><th>count</th></tr>{issues}</table>
-</body></html>
-"""
-
-
-def _png(inv: Inventory, path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    series = _chart_series(inv.aggregate())
-    fig, axes = plt.subplots(1, len(series), figsize=(6 * len(series), 4.5))
-    for ax, (title, items, unit) in zip(axes, series, strict=True):
-        labels = [label for label, _ in items][::-1]
-        values = [v for _, v in items][::-1]
-        ax.barh(labels, values, color=list(_COLORS)[: len(values)] or None)
-        ax.set_title(title)
-        ax.set_xlabel(unit or "count")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
 
 
 def write_report(inv: Inventory, path: str | os.PathLike[str]) -> Path:
-    """Write the aggregate report; returns the file actually written.
+    """Write the aggregate report; returns the file written.
 
-    ``.png`` is drawn with matplotlib when available; otherwise (and for any
-    other suffix) a self-contained HTML page is written (a ``.png`` name gets
-    the suffix ``.html`` then).
+    A ``.png`` target gets the three charts side by side (drawn with matplotlib); any
+    other suffix gets the self-contained HTML page of :func:`render_html`.
     """
+    from graphrec.reporting import bar_chart_png
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".png":
-        if _png(inv, out):
-            return out
-        out = out.with_suffix(".html")
+        series = _chart_series(inv.aggregate())
+        bar_chart_png(out, [_chart_args(t, items, unit) for t, items, unit in series])
+        return out
     out.write_text(render_html(inv), encoding="utf-8")
     return out

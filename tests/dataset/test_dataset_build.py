@@ -8,6 +8,7 @@ rows is tested with the real runtimes in tests/bench.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -118,8 +119,13 @@ def test_build_and_figures(tmp_path: Path) -> None:
     assert fig["top_errors"]["ncnn"][0]["reason"] == "RuntimeError: no kernel for op X"
     md = render_card(fig, meta)
     assert "| openvino | 100.0 % | 25.0 %" in md
-    svg = fragmentation_svg(fig)
-    assert svg.startswith("<svg") and svg.count("<rect") >= 2
+    # One row per family, one bar segment per runtime that wins there (valid SVG).
+    root = ET.fromstring(fragmentation_svg(fig))
+    svg_ns = "{http://www.w3.org/2000/svg}"
+    bars = [g for g in root.iter(f"{svg_ns}g") if g.get("id", "").startswith("bar-")]
+    assert len(bars) == 2
+    texts = {t.text for t in root.iter(f"{svg_ns}text")}
+    assert {"bert (2)", "resnet (4)", "100 %", "onnxruntime", "openvino"} <= texts
 
 
 def test_bad_inputs(tmp_path: Path) -> None:
