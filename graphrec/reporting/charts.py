@@ -2,8 +2,8 @@
 
 :func:`bar_chart_svg` returns a self-contained ``<svg>`` element (no XML prolog, so it can
 be inlined in HTML or written as a file). The output is reproducible: the same input gives
-the same bytes (fixed ``svg.hashsalt``, no date in the metadata, text kept as ``<text>``
-rather than glyph paths). Every bar is a ``<g id="bar-…">`` group, so a reader (or a test)
+the same bytes (fixed ``svg.hashsalt``, no date or creator metadata, text kept as
+``<text>`` rather than glyph paths). Every bar is a ``<g id="bar-…">`` group, so a reader (or a test)
 can find the bars.
 
 matplotlib is imported inside the functions, and pyplot is never used: the figures are
@@ -199,7 +199,9 @@ def bar_chart_svg(
         fig = _figure(len(labels), width_in)
         draw_bars(fig.add_subplot(), labels, values, **kwargs)
         buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        # No date and no creator (matplotlib's version): the bytes depend on the input only.
+        meta: dict[str, str | None] = dict.fromkeys(("Date", "Creator", "Format", "Type"))
+        fig.savefig(buf, format="svg", metadata=meta)
     text = buf.getvalue()
     return text[text.index("<svg") :]
 
