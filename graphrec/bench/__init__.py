@@ -1,4 +1,4 @@
-"""DLBench: the benchmark harness over real inference runtimes.
+"""The benchmark harness: measures ONNX models on real inference runtimes.
 
 * :mod:`graphrec.bench.protocol` - statuses, timing loop, output agreement;
 * :mod:`graphrec.bench.worker` / :mod:`graphrec.bench.pool` - isolated worker processes;

@@ -241,7 +241,7 @@ def register(subparsers: Any) -> None:
     """Add ``graphrec bench`` (and ``graphrec bench report``) to the CLI."""
     p = subparsers.add_parser(
         "bench",
-        help="measure models on every installed inference runtime (DLBench)",
+        help="measure models on every installed inference runtime",
         description="Measure ONNX models on every installed runtime and deployment "
         "candidate, each in an isolated worker process, storing one row per result in a "
         "SQLite store as soon as it exists (rerun to resume). "

@@ -1,4 +1,4 @@
-"""MDLParse for graphrec: mine apps, wheels and folders for deep-learning models and frameworks.
+"""Model mining: find the deep-learning models and frameworks inside apps, wheels and folders.
 
 ``scan(paths)`` walks folders and (nested) archives — APK, AAB, AAR, JAR, IPA,
 ZIP, Python wheels, tar / tar.gz — and returns an :class:`Inventory` of the

@@ -197,7 +197,10 @@ def register(subparsers: Any) -> None:
     t = subparsers.add_parser(
         "train",
         help="train the recommender from results stores",
-        description="Fit MEDN and the PSO-W-CatBoost head on 'graphrec bench' results "
+        description="Fit MEDN (the multi-task encoder-decoder network that predicts "
+        "latency, cold start and deployability per deployment choice) and the "
+        "PSO-W-CatBoost head (CatBoost whose class and sample weights a particle swarm "
+        "searches) on 'graphrec bench' results "
         "and write an artefact folder (meta.json, medn.pt, head.cbm).",
     )
     t.add_argument(
