@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
         "--report",
         type=Path,
         metavar="FILE",
-        help="write the aggregate chart report (.html; .png when matplotlib is installed)",
+        help="write the aggregate chart report (.html page, or .png of the charts alone)",
     )
     p.add_argument(
         "--inventory",
