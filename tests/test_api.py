@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "recommender"))
@@ -33,36 +34,98 @@ def test_import_graphrec_is_light() -> None:
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_recommend(rec_artefact: Path, rec_models_dir: Path, rec_store: Path) -> None:
+def _measured_p50(store_path: Path, model_name: str) -> dict[str, float]:
+    """Median over rounds of the measured warm p50 per candidate, from the fixture store."""
     from graphrec.bench.store import ResultStore
 
-    model = rec_models_dir / "conv-s1.onnx"
-    rec = graphrec.recommend(model, "auto", artefact=rec_artefact)
+    with ResultStore(store_path) as store:
+        rows = [r for r in store.rows() if r["model_name"] == model_name and r["status"] == "ok"]
+    out: dict[str, list[float]] = {}
+    for r in rows:
+        out.setdefault(r["candidate_id"], []).append(float(r["p50_ms"]))
+    return {k: float(np.median(v)) for k, v in out.items()}
+
+
+def _check_ranking(rec: graphrec.Recommendation) -> None:
+    """The order is the one the predictions imply: deployable choices by expected loss."""
+    ch = rec.choices
+    assert [c.rank for c in ch] == list(range(1, len(ch) + 1))
+    dep = [c for c in ch if c.deployable]
+    assert dep and ch[: len(dep)] == dep  # every deployable choice before any other
+    losses = [c.expected_loss for c in dep if c.expected_loss is not None]
+    assert len(losses) == len(dep) and all(x >= 0.0 for x in losses)
+    assert losses == sorted(losses)
+    assert rec.best is dep[0] and rec.best.expected_loss == min(losses)
+    for c in ch[len(dep) :]:
+        assert c.expected_loss is None and c.p_fastest == 0.0 and c.p_deployable < 0.5
+    for c in dep:
+        assert c.p_deployable >= 0.5
+    assert sum(c.p_fastest for c in dep) == pytest.approx(1.0)
+    for c in ch:
+        # A 90 % interval symmetric in log space around the median prediction.
+        assert 0.0 < c.latency_low_ms < c.latency_ms < c.latency_high_ms
+        assert c.latency_ms**2 == pytest.approx(c.latency_low_ms * c.latency_high_ms, rel=1e-6)
+        assert 0.0 <= c.p_fastest <= 1.0 and 0.0 <= c.p_deployable <= 1.0
+        assert c.cold_start_ms > 0.0
+    # A choice that is never the fastest cannot be expected to lose nothing.
+    for c in dep:
+        if c.p_fastest == 0.0:
+            assert c.expected_loss is not None and c.expected_loss > 0.0
+
+
+@pytest.mark.parametrize("model", ["conv-s1", "mlp-s0"])
+def test_recommend(rec_artefact: Path, rec_models_dir: Path, rec_store: Path, model: str) -> None:
+    rec = graphrec.recommend(rec_models_dir / f"{model}.onnx", "auto", artefact=rec_artefact)
     assert isinstance(rec, graphrec.Recommendation)
-    with ResultStore(rec_store) as store:
-        measured = {r["candidate_id"] for r in store.rows()}
+    measured = _measured_p50(rec_store, model)
     ids = [c.candidate_id for c in rec.choices]
     assert sorted(ids) == sorted(measured)  # ids join with the harness's rows
-    assert [c.rank for c in rec.choices] == list(range(1, len(ids) + 1))
-    assert rec.best is rec.choices[0] and rec.best.deployable
-    assert rec.input_shapes == {"x": [1, 3, 32, 32]}
+    _check_ranking(rec)
+    expected = {"conv-s1": [1, 3, 32, 32], "mlp-s0": [1, 32]}[model]
+    assert rec.input_shapes == {"x": expected}
+    # Trained on these very measurements: every prediction within 10x of what was measured.
     for c in rec.choices:
-        assert c.latency_low_ms <= c.latency_ms <= c.latency_high_ms
-        assert 0.0 <= c.p_fastest <= 1.0 and 0.0 <= c.p_deployable <= 1.0
-        assert c.expected_loss is None or c.expected_loss >= 0.0
-    assert sum(c.p_fastest for c in rec.choices) == pytest.approx(1.0)
+        ratio = c.latency_ms / measured[c.candidate_id]
+        assert 0.1 < ratio < 10.0, (c.candidate_id, c.latency_ms, measured[c.candidate_id])
+
+
+def test_recommendation_json_round_trip(rec_artefact: Path, rec_models_dir: Path) -> None:
+    from dataclasses import asdict
+
+    from graphrec.api import Choice
+
+    rec = graphrec.recommend(rec_models_dir / "conv-s0.onnx", artefact=rec_artefact)
     d = json.loads(rec.to_json())
-    assert d["best"] == rec.best.candidate_id and len(d["choices"]) == len(ids)
+    assert d["best"] == rec.best.candidate_id
+    back = graphrec.Recommendation(
+        **{k: v for k, v in d.items() if k not in ("best", "choices")},
+        choices=[Choice(**c) for c in d["choices"]],
+    )
+    assert back == rec  # every field, every float, survives the text
     df = rec.to_pandas()
-    assert list(df["candidate_id"]) == ids
+    assert list(df["candidate_id"]) == [c.candidate_id for c in rec.choices]
+    assert list(df["latency_ms"]) == [c.latency_ms for c in rec.choices]
+    assert list(df.columns) == list(asdict(rec.choices[0]))
 
 
 def test_recommend_options(rec_artefact: Path, rec_models_dir: Path, tmp_path: Path) -> None:
     model = rec_models_dir / "mlp-s0.onnx"
+    full = graphrec.recommend(model, artefact=rec_artefact)
+    by_id = {c.candidate_id: c for c in full.choices}
     one = graphrec.recommend(model, artefact=rec_artefact, top_k=1)
-    assert len(one.choices) == 1
+    assert [c.candidate_id for c in one.choices] == [full.choices[0].candidate_id]
     only = graphrec.recommend(model, artefact=rec_artefact, candidates=["*/opt=basic/*"])
     assert [c.candidate_id for c in only.choices] == ["onnxruntime/cpu/fp32/opt=basic/threads=1"]
+    # Filtering keeps the predictions of the kept candidates and re-ranks among them only.
+    fp32 = graphrec.recommend(model, artefact=rec_artefact, candidates=["*/fp32/*"])
+    kept = [c.candidate_id for c in fp32.choices]
+    assert sorted(kept) == sorted(i for i in by_id if "/fp32/" in i) and len(kept) == 2
+    for c in fp32.choices:
+        assert c.latency_ms == pytest.approx(by_id[c.candidate_id].latency_ms, rel=1e-9)
+        assert c.p_deployable == pytest.approx(by_id[c.candidate_id].p_deployable, rel=1e-9)
+    _check_ranking(fp32)
+    exact = graphrec.recommend(model, artefact=rec_artefact, candidates=[kept[1], kept[0]])
+    assert sorted(c.candidate_id for c in exact.choices) == sorted(kept)
     with pytest.raises(CandidateSpecError, match="knows"):
         graphrec.recommend(model, artefact=rec_artefact, candidates=["tflite"])
     # Dynamic batch: resolved by the bench rule, overridable.
@@ -93,11 +156,25 @@ def test_far_device_warns(rec_artefact: Path, rec_models_dir: Path, tmp_path: Pa
         graphrec.recommend(rec_models_dir / "mlp-s1.onnx", artefact=rec_artefact)
 
 
-def test_errors(rec_artefact: Path, tmp_path: Path) -> None:
+def test_errors(rec_artefact: Path, rec_models_dir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00garbage" * 10)
     with pytest.raises(ModelLoadError, match=r"bad\.onnx"):
         graphrec.recommend(bad, artefact=rec_artefact)
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes((rec_models_dir / "conv-s0.onnx").read_bytes()[:200])
+    with pytest.raises(ModelLoadError, match=r"cut\.onnx"):
+        graphrec.recommend(cut, artefact=rec_artefact)
+    with pytest.raises(ModelLoadError, match=r"missing\.onnx"):
+        graphrec.recommend(tmp_path / "missing.onnx", artefact=rec_artefact)
+    profile = tmp_path / "phone.json"
+    profile.write_text("{not json")
+    with pytest.raises(DeviceProfileError, match=r"phone\.json"):
+        graphrec.recommend(rec_models_dir / "conv-s0.onnx", profile, artefact=rec_artefact)
+    with pytest.raises(DeviceProfileError, match=r"nowhere\.json"):
+        graphrec.recommend(
+            rec_models_dir / "conv-s0.onnx", tmp_path / "nowhere.json", artefact=rec_artefact
+        )
     with pytest.raises(ArtefactError, match="graphrec train"):
         graphrec.recommend(bad, artefact=tmp_path)
 
@@ -107,8 +184,13 @@ def test_cli_recommend(
 ) -> None:
     model = str(rec_models_dir / "conv-s0.onnx")
     assert main(["recommend", model, "--artefact", str(rec_artefact), "--json"]) == 0
-    d = json.loads(capsys.readouterr().out)
-    assert d["best"].startswith("onnxruntime/")
+    d = json.loads(capsys.readouterr().out)  # nothing but the JSON on stdout
+    api = graphrec.recommend(model, artefact=rec_artefact).to_dict()
+    assert d["best"] == api["best"]
+    assert [c["candidate_id"] for c in d["choices"]] == [c["candidate_id"] for c in api["choices"]]
+    assert [c["latency_ms"] for c in d["choices"]] == pytest.approx(
+        [c["latency_ms"] for c in api["choices"]], rel=1e-9
+    )
     assert main(["recommend", model, "--artefact", str(rec_artefact)]) == 0
     assert "recommended:" in capsys.readouterr().out
     assert main(["recommend", model, "--artefact", str(rec_artefact / "nope")]) == 1
@@ -191,10 +273,12 @@ PACKAGED = Path(graphrec.__file__).parent / "data" / "recommender"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "models" / "tiny_convnet.onnx"
 
 
-@pytest.mark.skipif(not (PACKAGED / "meta.json").is_file(), reason="no packaged artefact")
 def test_packaged_default_artefact(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped recommender loads by default (checksums checked) and ranks the example."""
+    from graphrec.api import _PACKAGED
     from graphrec.recommender import Recommender
+
+    assert _PACKAGED == PACKAGED and (PACKAGED / "meta.json").is_file()  # shipped: never skip
 
     monkeypatch.delenv("GRAPHREC_ARTEFACT", raising=False)
     meta = json.loads((PACKAGED / "meta.json").read_text())
