@@ -1,4 +1,4 @@
-"""MEDN: a multi-task encoder-decoder network for per-candidate latency (seed 004).
+"""MEDN: a multi-task encoder-decoder network for per-candidate latency, cold start and deployability.
 
 The encoder is :class:`~graphrec.recommender.encoder.HeteroGraphEncoder` over the operator
 graph; its embedding is concatenated with the standardised numeric model features and

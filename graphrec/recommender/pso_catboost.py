@@ -1,4 +1,4 @@
-"""PSO-W-CatBoost: a cost-sensitive CatBoost classifier of the best deployment choice (seed 000).
+"""PSO-W-CatBoost: a cost-sensitive CatBoost classifier of the best deployment choice.
 
 Each sample's label is its fastest deployable candidate. Misclassifications do not cost
 the same — picking a candidate 2 % slower than the best hardly matters, picking one that

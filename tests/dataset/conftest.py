@@ -7,4 +7,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recommender"))
 
-from rec_fixtures import rec_dataset, rec_models_dir, rec_store  # noqa: E402, F401
+from rec_fixtures import rec_dataset, rec_models_dir, rec_store  # noqa: F401
