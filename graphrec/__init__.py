@@ -6,10 +6,12 @@ when used, so ``import graphrec`` is cheap and has no side effects.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
-from graphrec._core import __version__
-from graphrec.errors import GraphRecError
+    from graphrec._core import __version__
+    from graphrec.errors import GraphRecError
 
 __all__ = [
     "DeviceProfile",
@@ -22,6 +24,8 @@ __all__ = [
 
 # Public names imported on first access (module-level __getattr__, PEP 562).
 _LAZY = {
+    "__version__": "graphrec._core",
+    "GraphRecError": "graphrec.errors",
     "recommend": "graphrec.api",
     "Recommendation": "graphrec.api",
     "verify": "graphrec.api",

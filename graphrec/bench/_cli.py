@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from graphrec.cli import add_alias
 from graphrec.errors import GraphRecError, ShapeSpecError
 
 __all__ = ["register"]
@@ -35,7 +36,7 @@ def _shapes(items: list[str] | None) -> dict[str, list[int]] | None:
         except ValueError:
             shape = []
         if not sep or not name or not shape:
-            raise ShapeSpecError(f"--shape expects NAME=D0,D1,..., got {item!r}")
+            raise ShapeSpecError(f"--input-shape expects NAME=D0,D1,..., got {item!r}")
         out[name] = shape
     return out
 
@@ -69,11 +70,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from graphrec.bench.report import write_html_report
     from graphrec.bench.store import ResultStore
 
-    if not Path(args.db).is_file():
-        raise GraphRecError(f"{args.db}: no such results store")
-    with ResultStore(args.db) as store:
+    if not Path(args.store).is_file():
+        raise GraphRecError(f"{args.store}: no such results store")
+    with ResultStore(args.store) as store:
         rows = store.rows()
-        out = write_html_report(rows, args.out or Path(args.db).with_suffix(".html"))
+        out = write_html_report(rows, args.out or Path(args.store).with_suffix(".html"))
         print(f"wrote {out} ({len(rows)} rows)")
         if args.csv:
             print(f"wrote {store.export_csv(args.csv)}")
@@ -151,7 +152,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.models and args.models[0] == "report":
         if len(args.models) > 1:
             raise GraphRecError(
-                "'graphrec bench report' takes no model arguments (use --db, --out)"
+                "'graphrec bench report' takes no model arguments (use --store, --out)"
             )
         return _cmd_report(args)
     if not args.models:
@@ -178,7 +179,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     runtimes = [r for r in args.runtimes.split(",") if r] if args.runtimes else None
     rows: list[dict[str, Any]] = []
-    with ResultStore(args.db) as store:
+    with ResultStore(args.store) as store:
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -212,7 +213,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                     config=config,
                     cache_dir=Path(args.cache_dir) if args.cache_dir else None,
                     resume=args.resume,
-                    input_shapes=_shapes(args.shape),
+                    input_shapes=_shapes(args.input_shape),
                     batch_size=args.batch_size,
                     input_values=_values(args.value),
                     on_plan=on_plan,
@@ -221,7 +222,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 )
         except KeyboardInterrupt:
             console.print(
-                f"[yellow]interrupted: {store.count()} rows are saved in {args.db}; "
+                f"[yellow]interrupted: {store.count()} rows are saved in {args.store}; "
                 "run the same command again to resume[/yellow]"
             )
             return 130
@@ -233,19 +234,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     _print_rows(shown)
     _print_summary(shown, title=f"graphrec bench on {device.name} ({device.device_id})")
-    _console().print(f"{len(rows)} new rows, {len(shown)} shown, store: {args.db}")
+    _console().print(f"{len(rows)} new rows, {len(shown)} shown, store: {args.store}")
     return 0
 
 
 def register(subparsers: Any) -> None:
-    """Add ``graphrec bench`` (and ``graphrec bench report``) to the CLI."""
+    """Add ``graphrec bench`` (and ``bench report``) and ``graphrec campaign`` to the CLI."""
     p = subparsers.add_parser(
         "bench",
         help="measure models on every installed inference runtime",
         description="Measure ONNX models on every installed runtime and deployment "
         "candidate, each in an isolated worker process, storing one row per result in a "
         "SQLite store as soon as it exists (rerun to resume). "
-        "'graphrec bench report --db FILE --out report.html' writes an HTML report.",
+        "'graphrec bench report --store FILE --out report.html' writes an HTML report.",
     )
     p.add_argument("models", nargs="*", metavar="MODEL_OR_DIR", help="ONNX files or folders")
     p.add_argument("--runtimes", metavar="A,B", help="runtimes to use (default: all installed)")
@@ -257,12 +258,25 @@ def register(subparsers: Any) -> None:
         "e.g. 'onnxruntime/*' or '*/threads=1'",
     )
     p.add_argument("--threads", type=_int_list, default=(1, 2), help="thread counts (default 1,2)")
-    p.add_argument("--db", "--store", dest="db", default="bench.sqlite", help="results store")
+    add_alias(
+        p,
+        p.add_argument("--store", default="bench.sqlite", help="results store (bench.sqlite)"),
+        "--db",
+    )
     p.add_argument("--repeat", type=int, default=1, help="rounds in fresh processes (default 1)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per measurement")
     p.add_argument("--memory-limit", type=int, default=8192, metavar="MB", help="worker memory cap")
     p.add_argument("--max-time", type=float, default=None, help="max seconds of warm runs")
-    p.add_argument("--shape", action="append", metavar="NAME=D0,D1", help="input shape override")
+    add_alias(
+        p,
+        p.add_argument(
+            "--input-shape",
+            action="append",
+            metavar="NAME=D0,D1",
+            help="explicit input shape (repeatable)",
+        ),
+        "--shape",
+    )
     p.add_argument("--batch-size", type=int, default=1, help="value of dynamic batch dims")
     p.add_argument(
         "--value",
@@ -282,3 +296,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--csv", help="(report) also export rows to CSV")
     p.add_argument("--parquet", help="(report) also export rows to Parquet")
     p.set_defaults(func=_cmd_bench)
+
+    from graphrec.bench.campaign import register as register_campaign
+
+    register_campaign(subparsers)

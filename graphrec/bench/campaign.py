@@ -6,11 +6,11 @@ rounds, into one SQLite results store. Everything is resumable:
 
 * generation (``graphrec.zoo.folder``) reuses models already in the folder's manifest,
   so a run continued after an interruption ends with the same folder;
-* measurement (``graphrec.bench.run_campaign``) skips ``(model, candidate, device, round)``
-  keys already in the store; each row is committed the moment it exists;
+* measurement (:func:`graphrec.bench.harness.run_campaign`, the harness's own resume
+  logic) skips ``(model, candidate, device, round)`` keys already in the store and starts
+  no worker when nothing is left; each row is committed the moment it exists;
 * models are generated and measured in chunks (generate the next chunk, measure it), so
-  the store holds complete rows for the first models early, and a chunk whose keys are all
-  stored is skipped without starting any worker.
+  the store holds complete rows for the first models early.
 
 Each session appends progress records to ``<store>.sessions.jsonl`` (session id, device,
 elapsed seconds, rows added), from which ``status`` sums the campaign's wall time across
@@ -19,13 +19,13 @@ sessions and machines.
 Usage::
 
     # start (or continue) in the background; prints the pid and the log file
-    python graphrec/bench/campaign.py run --count 680 --background
-    python graphrec/bench/campaign.py status          # progress, counts, wall time
-    python graphrec/bench/campaign.py stop            # SIGTERM the background driver
-    python graphrec/bench/campaign.py snapshot        # gzipped copy into benchmarks/campaign_snapshot/
-                                                  # (commit it: ``run`` restores from it)
+    graphrec campaign run --count 680 --background
+    graphrec campaign status          # progress, counts, wall time
+    graphrec campaign stop            # SIGTERM the background driver
+    graphrec campaign snapshot        # gzipped copy into benchmarks/campaign_snapshot/
+                                      # (commit it: ``run`` restores from it)
     # only generate (e.g. on a machine without the runtimes)
-    python graphrec/bench/campaign.py run --count 680 --generate-only
+    graphrec campaign run --count 680 --generate-only
 
 Defaults put the zoo in ``runs/zoo`` and the store in ``runs/campaign.sqlite`` (``runs/``
 is git-ignored). A zoo folder regenerates bit-identically from its seeds on the same
@@ -100,7 +100,7 @@ def _running_pid(store: Path) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return None
-    return pid if "campaign.py" in cmdline else None
+    return pid if "campaign" in cmdline else None
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
@@ -130,7 +130,7 @@ def _background(argv: list[str], store: Path) -> int:
     args = [a for a in argv if a != "--background"]
     with log.open("a") as fh:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), *args],
+            [sys.executable, "-m", "graphrec.cli", "campaign", "run", *args],
             stdout=fh,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -139,7 +139,7 @@ def _background(argv: list[str], store: Path) -> int:
         )
     _pid_file(store).write_text(f"{proc.pid}\n")
     print(f"campaign running in the background: pid {proc.pid}, log {log}")
-    print(f"progress: python {Path(__file__).name} status --store {store}")
+    print(f"progress: graphrec campaign status --store {store}")
     return 0
 
 
@@ -324,32 +324,27 @@ class _Measurer:
         self.measured: set[str] = set()
 
     def measure(self, plan: list[tuple[Path, int]]) -> int:
-        """Measure every pending key of ``(model path, rounds)`` pairs; returns rows added."""
+        """Measure ``(model path, rounds)`` pairs; returns rows added.
+
+        What is already stored is skipped by the harness itself (``resume=True``: the
+        store's :meth:`~graphrec.bench.store.ResultStore.done_keys`); a call with nothing
+        left starts no worker. Models handed to the harness in this session are not
+        handed again in later chunks.
+        """
         from graphrec.bench.harness import run_campaign
         from graphrec.bench.store import ResultStore
-        from graphrec.runtimes.inputs import file_sha256
 
         added = 0
+        todo: dict[int, list[Path]] = {}
+        for path, rounds in plan:
+            if str(path) not in self.measured:
+                todo.setdefault(rounds, []).append(path)
         with ResultStore(self.store_path) as store:
-            done = store.done_keys(self.device_id)
-            todo: dict[int, list[Path]] = {}
-            for path, rounds in plan:
-                if str(path) in self.measured:
-                    continue
-                sha = file_sha256(path)
-                want = {
-                    (sha, c.candidate_id, self.device_id, r)
-                    for c in self.candidates
-                    for r in range(rounds)
-                }
-                if want <= done:
-                    self.measured.add(str(path))
-                else:
-                    todo.setdefault(rounds, []).append(path)
             for rounds, paths in sorted(todo.items()):
                 for i in range(0, len(paths), self.args.batch):
                     part = paths[i : i + self.args.batch]
                     t0 = time.monotonic()
+                    pending: list[int] = []
                     rows = run_campaign(
                         part,
                         store=store,
@@ -361,8 +356,12 @@ class _Measurer:
                         config=self.config,
                         cache_dir=Path(self.args.cache_dir) if self.args.cache_dir else None,
                         resume=True,
+                        on_plan=pending.append,
                     )
                     added += len(rows)
+                    self.measured.update(str(p) for p in part)
+                    if not any(pending):
+                        continue  # every key of this part was stored already
                     statuses = Counter(str(r.get("status")) for r in rows)
                     print(
                         f"[{_now()}] measured {len(part)} models x {rounds} round(s): "
@@ -370,7 +369,6 @@ class _Measurer:
                         f"store {store.count()} rows",
                         flush=True,
                     )
-                    self.measured.update(str(p) for p in part)
         return added
 
 
@@ -436,14 +434,46 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The driver's command line."""
-    p = argparse.ArgumentParser(prog="campaign.py", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+def _command_line(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The options of ``parser`` that ``args`` holds, as a command line (for ``--background``)."""
+    out: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue
+        value = getattr(args, action.dest, None)
+        opt = action.option_strings[0]
+        if value is None or value is False or isinstance(action, argparse._HelpAction):
+            continue
+        if value is True:
+            out.append(opt)
+        elif isinstance(action, argparse._AppendAction):
+            for v in value:
+                out += [opt, str(v)]
+        elif isinstance(value, tuple):
+            out += [opt, ",".join(str(v) for v in value)]
+        elif isinstance(value, list):
+            out += [opt, *(str(v) for v in value)]
+        else:
+            out += [opt, str(value)]
+    return out
+
+
+def register(subparsers: Any) -> None:
+    """Add ``graphrec campaign run | status | snapshot | stop`` to the CLI."""
+    p = subparsers.add_parser(
+        "campaign",
+        help="the measurement campaign: zoo -> every runtime -> store (resumable)",
+        description=__doc__.split("\n")[0],
+    )
+    sub = p.add_subparsers(dest="campaign_cmd", metavar="SUBCOMMAND", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--zoo", default=str(DEFAULT_ZOO), help="zoo folder (default runs/zoo)")
-        q.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
+        q.add_argument(
+            "--store",
+            default=str(DEFAULT_STORE),
+            help="SQLite results store (default runs/campaign.sqlite)",
+        )
         q.add_argument(
             "--snapshot", default=str(DEFAULT_SNAPSHOT), help="tracked gzipped copy of the store"
         )
@@ -473,28 +503,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-hours", type=float, default=None, help="stop after this long")
     run.add_argument("--generate-only", action="store_true", help="do not measure")
     run.add_argument("--background", action="store_true", help="detach and log to <store>.log")
+    run.set_defaults(func=lambda a: _cmd_run(a, _command_line(run, a)))
 
     st = sub.add_parser("status", help="progress of the campaign")
     common(st)
+    st.set_defaults(func=_cmd_status)
     sn = sub.add_parser("snapshot", help="write the tracked, gzipped copy of the store")
     common(sn)
+    sn.set_defaults(func=lambda a: _snapshot(Path(a.store), Path(a.snapshot)))
     sp = sub.add_parser("stop", help="stop the background driver (SIGTERM)")
     common(sp)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point."""
-    raw = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(raw)
-    if args.cmd == "run":
-        return _cmd_run(args, raw)
-    if args.cmd == "status":
-        return _cmd_status(args)
-    if args.cmd == "snapshot":
-        return _snapshot(Path(args.store), Path(args.snapshot))
-    return _cmd_stop(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sp.set_defaults(func=_cmd_stop)

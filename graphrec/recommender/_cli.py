@@ -8,6 +8,8 @@ import time
 import warnings
 from typing import Any
 
+from graphrec.cli import add_alias
+
 __all__ = ["register"]
 
 
@@ -37,7 +39,7 @@ def _recommend(args: argparse.Namespace) -> int:
             f"measuring the top {args.verify} choices on this machine (graphrec bench)...",
             file=sys.stderr,
         )
-        verify(rec, args.verify, db=args.verify_db)
+        verify(rec, args.verify, db=args.verify_store)
     if args.json:
         print(rec.to_json())
         return 0
@@ -191,7 +193,11 @@ def register(subparsers: Any) -> None:
         metavar="K",
         help="also measure the top K choices on this machine with the harness (--device auto)",
     )
-    p.add_argument("--verify-db", default=None, help="results store for --verify's rows")
+    add_alias(
+        p,
+        p.add_argument("--verify-store", default=None, help="results store for --verify's rows"),
+        "--verify-db",
+    )
     p.set_defaults(func=_recommend)
 
     t = subparsers.add_parser(
@@ -207,8 +213,9 @@ def register(subparsers: Any) -> None:
         "--data",
         nargs="+",
         required=True,
-        metavar="STORE",
-        help="results stores (SQLite) or dataset folders (graphrec dataset build)",
+        metavar="STORE_OR_DATASET",
+        help="training data: results stores (SQLite) or dataset folders (graphrec dataset "
+        "build), mixed as needed",
     )
     t.add_argument("--out", required=True, help="artefact folder to write")
     t.add_argument("--candidates", nargs="+", default=None, help="restrict to these ids")
