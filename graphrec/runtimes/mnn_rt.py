@@ -17,12 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from graphrec.runtimes._quiet import stdout_to_stderr
 from graphrec.runtimes.base import Candidate, ModelSpec, RuntimeAdapter
 
 if TYPE_CHECKING:
     from graphrec.device import DeviceProfile
 
 __all__ = ["MnnAdapter"]
+
+
+def _mnn() -> Any:
+    """``import MNN``, with what its import prints (``The device supports: ...``) on stderr."""
+    with stdout_to_stderr():
+        import MNN
+    return MNN
 
 
 class MnnAdapter(RuntimeAdapter):
@@ -33,9 +41,7 @@ class MnnAdapter(RuntimeAdapter):
     modules = ("MNN", "_tools")
 
     def version(self) -> str:
-        import MNN
-
-        return str(MNN.version())
+        return str(_mnn().version())
 
     def candidates(self, device: DeviceProfile, threads: Sequence[int] = (1,)) -> list[Candidate]:
         precisions = ["fp32"]
@@ -49,7 +55,8 @@ class MnnAdapter(RuntimeAdapter):
         return None
 
     def prepare(self, model: ModelSpec, candidate: Candidate, workdir: Path) -> Path:
-        import _tools  # MNN's compiled converter; importing MNN.tools would phone home
+        with stdout_to_stderr():  # its import prints the CPU's features on stdout
+            import _tools  # MNN's compiled converter; importing MNN.tools would phone home
 
         target = workdir / "model.mnn"
         argv = [
@@ -71,7 +78,7 @@ class MnnAdapter(RuntimeAdapter):
         return target
 
     def load(self, artifact: Path, model: ModelSpec, candidate: Candidate) -> Any:
-        import MNN
+        MNN = _mnn()
 
         interp = MNN.Interpreter(str(artifact))
         config = {
@@ -93,7 +100,7 @@ class MnnAdapter(RuntimeAdapter):
         return (interp, session, inputs, list(model.output_names))
 
     def run(self, session: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        import MNN
+        MNN = _mnn()
 
         interp, sess, in_tensors, out_names = session
         for tensor, arr in zip(in_tensors, inputs, strict=True):
