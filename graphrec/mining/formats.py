@@ -596,8 +596,16 @@ def _pte_details(buf: Buffer) -> dict[str, Any]:
 
 
 def _ort_details(buf: Buffer) -> dict[str, Any]:
+    """ORT format (onnxruntime's ort.fbs): InferenceSession {ort_version: string (the ORT
+    *format* version, e.g. "6"), model: Model {ir_version: long, opset_import,
+    producer_name: string, ...}}."""
     session = root_table(buf)
-    return {"ort_version": session.string(0)}
+    details: dict[str, Any] = {"ort_format_version": session.string(0)}
+    model = session.table(1)
+    if model is not None:
+        details["ir_version"] = int(model.scalar(0, "<q"))
+        details["producer_name"] = model.string(2)
+    return details
 
 
 _MNN_OPS: tuple[str, ...] = tuple(

@@ -1,17 +1,20 @@
-"""Model bytes and archives made in the tests themselves.
+"""Model bytes and archives made in the tests themselves, by the real writers.
 
-Real exporters make the PyTorch-family files (``torch.onnx.export``,
-``torch.jit.save``, the lite interpreter, ``torch.save``); the flatbuffer
-formats are written with the ``flatbuffers`` builder (an onnxruntime
-dependency) following each format's published schema; the small text and
-protobuf formats are written byte by byte from their specifications.
+Real exporters and converters write every model file: ``torch.onnx.export``,
+``torch.jit.save``, the lite interpreter and ``torch.save`` for the PyTorch family; the
+safetensors library; the LiteRT converter (.tflite), ExecuTorch (.pte), MNN's converter
+(.mnn), onnxruntime (.ort), OpenVINO (IR), coremltools (.mlmodel) and pnnx (ncnn). A
+format whose writer is not installed is skipped with the package named, never written
+by hand: a hand-written file would share the reader's assumptions about the layout.
+Only the archive containers and ELF library headers around them are assembled here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-import json
-import struct
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -19,7 +22,6 @@ import pytest
 import torch
 
 from mining.mining_builders import (
-    NCNN_PARAM,
     MakeApk,
     elf_header,
     high_entropy,
@@ -92,167 +94,119 @@ def legacy_pickle(tiny_net: TinyNet) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def safetensors_bytes(tiny_net: TinyNet) -> bytes:
-    """The safetensors layout: u64 header length, JSON header, raw little-endian data."""
-    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
-    blobs = []
-    offset = 0
-    for name, t in tiny_net.state_dict().items():
-        raw = t.detach().contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {
-            "dtype": "F32",
-            "shape": list(t.shape),
-            "data_offsets": [offset, offset + len(raw)],
-        }
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+def safetensors_bytes(tiny_net: TinyNet, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Written by the safetensors library itself."""
+    from safetensors.torch import save_file
+
+    path = tmp_path_factory.mktemp("st") / "w.safetensors"
+    save_file(dict(tiny_net.state_dict()), str(path), metadata={"format": "pt"})
+    return path.read_bytes()
 
 
-# -- flatbuffer formats ------------------------------------------------------------------
-
-
-def _fb_vector_tables(b: object, offsets: list[int]) -> int:
-    b.StartVector(4, len(offsets), 4)  # type: ignore[attr-defined]
-    for off in reversed(offsets):
-        b.PrependUOffsetTRelative(off)  # type: ignore[attr-defined]
-    return int(b.EndVector())  # type: ignore[attr-defined]
-
-
-def _fb_vector_ints(b: object, values: list[int]) -> int:
-    b.StartVector(4, len(values), 4)  # type: ignore[attr-defined]
-    for v in reversed(values):
-        b.PrependInt32(v)  # type: ignore[attr-defined]
-    return int(b.EndVector())  # type: ignore[attr-defined]
+# -- files written by the real converters and runtimes -----------------------------------
+# Each fixture skips, naming the missing package, where its writer is not installed; the
+# tests then check graphrec's readers against the same library's own reader.
 
 
 @pytest.fixture(scope="session")
-def tflite_bytes() -> bytes:
-    """A TFLite model per schema.fbs: CONV_2D, GELU (code 150) and a custom op, 4 tensors."""
-    flatbuffers = pytest.importorskip("flatbuffers")
-    b = flatbuffers.Builder(1024)
-    custom = b.CreateString("MyCustomOp")
-    codes = []
-    for deprecated, builtin, cc in ((3, 3, None), (127, 150, None), (32, 32, custom)):
-        b.StartObject(4)
-        b.PrependInt8Slot(0, deprecated, 0)
-        if cc is not None:
-            b.PrependUOffsetTRelativeSlot(1, cc, 0)
-        b.PrependInt32Slot(2, 1, 1)
-        b.PrependInt32Slot(3, builtin, 0)
-        codes.append(b.EndObject())
-    tensors = []
-    for i in range(4):
-        name = b.CreateString(f"t{i}")
-        shape = _fb_vector_ints(b, [1, 8, 8, 3])
-        b.StartObject(4)
-        b.PrependUOffsetTRelativeSlot(0, shape, 0)
-        b.PrependInt8Slot(1, 0, 0)
-        b.PrependUint32Slot(2, 0, 0)
-        b.PrependUOffsetTRelativeSlot(3, name, 0)
-        tensors.append(b.EndObject())
-    ops = []
-    for opcode in (0, 1, 0, 2):
-        ins = _fb_vector_ints(b, [0])
-        outs = _fb_vector_ints(b, [1])
-        b.StartObject(3)
-        b.PrependUint32Slot(0, opcode, 0)
-        b.PrependUOffsetTRelativeSlot(1, ins, 0)
-        b.PrependUOffsetTRelativeSlot(2, outs, 0)
-        ops.append(b.EndObject())
-    t_vec = _fb_vector_tables(b, tensors)
-    o_vec = _fb_vector_tables(b, ops)
-    sg_in = _fb_vector_ints(b, [0])
-    sg_out = _fb_vector_ints(b, [3])
-    sg_name = b.CreateString("main")
-    b.StartObject(5)
-    b.PrependUOffsetTRelativeSlot(0, t_vec, 0)
-    b.PrependUOffsetTRelativeSlot(1, sg_in, 0)
-    b.PrependUOffsetTRelativeSlot(2, sg_out, 0)
-    b.PrependUOffsetTRelativeSlot(3, o_vec, 0)
-    b.PrependUOffsetTRelativeSlot(4, sg_name, 0)
-    sg = b.EndObject()
-    codes_vec = _fb_vector_tables(b, codes)
-    sg_vec = _fb_vector_tables(b, [sg])
-    desc = b.CreateString("made in the test")
-    b.StartObject(8)
-    b.PrependUint32Slot(0, 3, 0)
-    b.PrependUOffsetTRelativeSlot(1, codes_vec, 0)
-    b.PrependUOffsetTRelativeSlot(2, sg_vec, 0)
-    b.PrependUOffsetTRelativeSlot(3, desc, 0)
-    b.Finish(b.EndObject(), file_identifier=b"TFL3")
-    return bytes(b.Output())
+def onnx_path(onnx_bytes: bytes, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    path.write_bytes(onnx_bytes)
+    return path
 
 
 @pytest.fixture(scope="session")
-def pte_bytes() -> bytes:
-    """An ExecuTorch program per program.fbs: one plan, two operators, one XNNPACK delegate."""
-    flatbuffers = pytest.importorskip("flatbuffers")
-    b = flatbuffers.Builder(1024)
-    ops = []
-    for name, overload in (("aten::add", "out"), ("aten::mm", "out")):
-        n = b.CreateString(name)
-        o = b.CreateString(overload)
-        b.StartObject(2)
-        b.PrependUOffsetTRelativeSlot(0, n, 0)
-        b.PrependUOffsetTRelativeSlot(1, o, 0)
-        ops.append(b.EndObject())
-    did = b.CreateString("XnnpackBackend")
-    b.StartObject(3)
-    b.PrependUOffsetTRelativeSlot(0, did, 0)
-    dele = b.EndObject()
-    ops_vec = _fb_vector_tables(b, ops)
-    del_vec = _fb_vector_tables(b, [dele])
-    pname = b.CreateString("forward")
-    b.StartObject(9)
-    b.PrependUOffsetTRelativeSlot(0, pname, 0)
-    b.PrependUOffsetTRelativeSlot(6, ops_vec, 0)
-    b.PrependUOffsetTRelativeSlot(7, del_vec, 0)
-    plan = b.EndObject()
-    plans = _fb_vector_tables(b, [plan])
-    b.StartObject(6)
-    b.PrependUint32Slot(0, 0, 0)
-    b.PrependUOffsetTRelativeSlot(1, plans, 0)
-    b.Finish(b.EndObject(), file_identifier=b"ET12")
-    return bytes(b.Output())
+def tflite_bytes(tiny_net: TinyNet, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Converted from the torch module by the LiteRT converter (litert-torch)."""
+    litert_torch = pytest.importorskip("litert_torch", reason="litert-torch writes .tflite")
+    path = tmp_path_factory.mktemp("tflite") / "tiny.tflite"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        litert_torch.convert(tiny_net, (torch.randn(1, 3, 16, 16),)).export(str(path))
+    return path.read_bytes()
 
 
 @pytest.fixture(scope="session")
-def mnn_bytes() -> bytes:
-    """An MNN Net per MNN.fbs: bizCode, three ops (Input, Convolution, ReLU), tensor names."""
-    flatbuffers = pytest.importorskip("flatbuffers")
-    b = flatbuffers.Builder(1024)
-    ops = []
-    for op_type, name in ((34, "in"), (12, "conv"), (69, "relu")):
-        n = b.CreateString(name)
-        b.StartObject(7)
-        b.PrependUOffsetTRelativeSlot(3, n, 0)
-        b.PrependInt32Slot(5, op_type, 0)
-        ops.append(b.EndObject())
-    names = [b.CreateString(s) for s in ("x", "y", "z")]
-    names_vec = _fb_vector_tables(b, names)
-    ops_vec = _fb_vector_tables(b, ops)
-    biz = b.CreateString("MNN")
-    b.StartObject(12)
-    b.PrependUOffsetTRelativeSlot(0, biz, 0)
-    b.PrependUOffsetTRelativeSlot(3, ops_vec, 0)
-    b.PrependInt8Slot(6, 3, 0)  # sourceType ONNX
-    b.PrependUOffsetTRelativeSlot(7, names_vec, 0)
-    b.Finish(b.EndObject())
-    return bytes(b.Output())
+def pte_bytes(tiny_net: TinyNet) -> bytes:
+    """Lowered by ExecuTorch (torch.export, XNNPACK partitioner, to_executorch)."""
+    pytest.importorskip("executorch", reason="executorch writes .pte")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.export(tiny_net, (torch.randn(1, 3, 16, 16),))
+        prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+        return bytes(prog.to_executorch().buffer)
 
 
 @pytest.fixture(scope="session")
-def ort_bytes() -> bytes:
-    flatbuffers = pytest.importorskip("flatbuffers")
-    b = flatbuffers.Builder(64)
-    v = b.CreateString("1.32.0")
-    b.StartObject(3)
-    b.PrependUOffsetTRelativeSlot(0, v, 0)
-    b.Finish(b.EndObject(), file_identifier=b"ORTM")
-    return bytes(b.Output())
+def mnn_bytes(onnx_path: Path) -> bytes:
+    """Converted from the ONNX file by MNN's own converter (the ``_tools`` extension that
+    ships with the ``MNN`` package), in a child process: the converter prints to stdout. Its
+    Python wrapper (``mnnconvert``) is not used: it runs ``pip install`` and sends usage
+    logs."""
+    pytest.importorskip("_tools", reason="the MNN package's converter writes .mnn")
+    out = onnx_path.with_suffix(".mnn")
+    if not out.is_file():
+        argv = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path)]
+        argv += ["--MNNModel", str(out), "--bizCode", "graphrec-test"]
+        code = f"import _tools; _tools.mnnconvert({argv!r})"
+        subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, check=True)
+    return out.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def ort_bytes(onnx_path: Path) -> bytes:
+    """Saved by onnxruntime in its ORT format."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime writes .ort")
+    out = onnx_path.with_suffix(".ort")
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(out)
+    so.add_session_config_entry("session.save_model_format", "ORT")
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    return out.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def openvino_ir(onnx_path: Path) -> Path:
+    """OpenVINO IR (.xml + .bin) written by ``openvino.save_model``."""
+    ov = pytest.importorskip("openvino", reason="openvino writes the IR")
+    out = onnx_path.parent / "ir" / "tiny.xml"
+    if not out.is_file():
+        ov.save_model(ov.convert_model(str(onnx_path)), str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def coreml_path(tiny_net: TinyNet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A neural-network Core ML model converted and saved by coremltools."""
+    pytest.importorskip("coremltools", reason="coremltools writes .mlmodel")
+    import logging
+
+    logging.getLogger("coremltools").setLevel(logging.ERROR)
+    import coremltools as ct
+
+    x = torch.randn(1, 3, 16, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(tiny_net, x)
+        m = ct.convert(traced, inputs=[ct.TensorType(shape=x.shape)], convert_to="neuralnetwork")
+    path = tmp_path_factory.mktemp("coreml") / "tiny.mlmodel"
+    m.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def ncnn_files(tiny_net: TinyNet, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``.param`` and ``.bin`` written by pnnx (torch -> ncnn)."""
+    pnnx = pytest.importorskip("pnnx", reason="pnnx writes ncnn .param/.bin")
+    d = tmp_path_factory.mktemp("ncnn")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        pnnx.export(tiny_net, str(d / "tiny.pt"), (torch.randn(1, 3, 16, 16),))
+    return d / "tiny.ncnn.param", d / "tiny.ncnn.bin"
 
 
 @pytest.fixture(scope="session")
@@ -262,6 +216,7 @@ def apk_members(
     mobile_bytes: bytes,
     safetensors_bytes: bytes,
     tflite_bytes: bytes,
+    ncnn_files: tuple[Path, Path],
 ) -> dict[str, bytes]:
     """An APK-like layout: native libs per ABI, models in assets, a nested zip, a dex."""
     return {
@@ -279,8 +234,8 @@ def apk_members(
         "assets/models/scripted.pt": torchscript_bytes,
         "assets/models/mobile.ptl": mobile_bytes,
         "assets/models/weights.safetensors": safetensors_bytes,
-        "assets/ncnn/net.param": NCNN_PARAM.encode(),
-        "assets/ncnn/net.bin": high_entropy(300_000, 1),
+        "assets/ncnn/net.param": ncnn_files[0].read_bytes(),
+        "assets/ncnn/net.bin": ncnn_files[1].read_bytes() + high_entropy(300_000, 1),
         "assets/hidden/blob.dat": onnx_bytes,
         "assets/secret/face.tflite": high_entropy(50_000, 2),
         "assets/packs/extra.zip": zip_bytes({"inner/model.onnx": onnx_bytes}),

@@ -17,7 +17,6 @@ import pytest
 from graphrec.errors import ScanPathError
 from graphrec.mining import Inventory, ScanLimits, scan
 from mining.mining_builders import (
-    NCNN_PARAM,
     MakeApk,
     elf_header,
     high_entropy,
@@ -36,7 +35,9 @@ def _issues(inv: Inventory) -> set[tuple[str, str]]:
     return {(i.kind, i.location[-1]) for i in inv.issues}
 
 
-def test_apk_every_finding(tmp_path: Path, make_apk: MakeApk, onnx_bytes: bytes) -> None:
+def test_apk_every_finding(
+    tmp_path: Path, make_apk: MakeApk, onnx_bytes: bytes, ncnn_files: tuple[Path, Path]
+) -> None:
     apk = make_apk(tmp_path / "app.apk")
     inv = scan([apk])
     assert inv.apps == [str(apk)]
@@ -58,8 +59,9 @@ def test_apk_every_finding(tmp_path: Path, make_apk: MakeApk, onnx_bytes: bytes)
     assert {m.sha256 for m in inv.models if m.format == "onnx"} == {onnx_sha}
     assert all(m.size_bytes == len(onnx_bytes) for m in inv.models if m.format == "onnx")
     ncnn = next(m for m in inv.models if m.format == "ncnn")
-    assert ncnn.details["weights"] == {"file": "net.bin", "size_bytes": 300_000}
-    assert ncnn.size_bytes == len(NCNN_PARAM)
+    param, weights = (len(p.read_bytes()) for p in ncnn_files)
+    assert ncnn.details["weights"] == {"file": "net.bin", "size_bytes": weights + 300_000}
+    assert ncnn.size_bytes == param
 
     libs = {(x.location[-1], x.framework, x.abi, x.evidence) for x in inv.libraries}
     assert libs == {
