@@ -96,6 +96,7 @@ def legacy_pickle(tiny_net: TinyNet) -> bytes:
 @pytest.fixture(scope="session")
 def safetensors_bytes(tiny_net: TinyNet, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """Written by the safetensors library itself."""
+    pytest.importorskip("safetensors", reason="safetensors writes .safetensors")
     from safetensors.torch import save_file
 
     path = tmp_path_factory.mktemp("st") / "w.safetensors"
