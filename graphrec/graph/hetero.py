@@ -27,7 +27,7 @@ different sizes share one scale. The model-level vector
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -100,8 +100,12 @@ def _log(a: np.ndarray) -> np.ndarray:
 
 def to_hetero_data(g: OperatorGraph) -> HeteroData:
     """Build the ``HeteroData`` described in the module docstring."""
+    return to_hetero_graph(g).to_hetero_data()
+
+
+def to_hetero_graph(g: OperatorGraph) -> HeteroGraph:
+    """Build the graph of the module docstring as a :class:`HeteroGraph` (no PyG import)."""
     import torch
-    from torch_geometric.data import HeteroData
 
     nf = g.node_features
     names = ("flops", "macs", "params", "weight_bytes", "bytes_read", "bytes_written")
@@ -179,23 +183,93 @@ def to_hetero_data(g: OperatorGraph) -> HeteroData:
     def ei(a: np.ndarray, b: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.vstack([a, b]).astype(np.int64)).reshape(2, -1)
 
-    data = HeteroData()
-    data["op"].x = torch.from_numpy(op_x.astype(np.float32)).reshape(-1, len(OP_FEATURES))
-    data["op"].op_type = torch.from_numpy(g.op_type_ids[op_ids].astype(np.int64))
-    data["act"].x = torch.from_numpy(act_x.astype(np.float32)).reshape(-1, len(ACT_FEATURES))
-    data["weight"].x = torch.from_numpy(w_x.astype(np.float32)).reshape(-1, len(WEIGHT_FEATURES))
-    e = data["act", "input_of", "op"]
-    e.edge_index = ei(t_local[in_t[a_mask]], op_local[in_node[a_mask]])
-    e.edge_attr = torch.from_numpy(in_slot[a_mask].astype(np.float32)).reshape(-1, 1)
-    e = data["weight", "input_of", "op"]
-    e.edge_index = ei(t_local[in_t[~a_mask]], op_local[in_node[~a_mask]])
-    e.edge_attr = torch.from_numpy(in_slot[~a_mask].astype(np.float32)).reshape(-1, 1)
-    data["op", "produces", "act"].edge_index = ei(
-        op_local[out_node[o_keep]], t_local[out_t[o_keep]]
-    )
-    data["op", "next", "op"].edge_index = ei(op_local[src[s_keep]], op_local[dst[s_keep]])
-    data.graph_features = torch.from_numpy(_log(g.graph_features()).astype(np.float32)).reshape(
-        1, -1
-    )
-    data.layout_version = HETERO_LAYOUT_VERSION
-    return data
+    op_x_t = torch.from_numpy(op_x.astype(np.float32)).reshape(-1, len(OP_FEATURES))
+    nodes = {
+        "op": {"x": op_x_t, "op_type": torch.from_numpy(g.op_type_ids[op_ids].astype(np.int64))},
+        "act": {"x": torch.from_numpy(act_x.astype(np.float32)).reshape(-1, len(ACT_FEATURES))},
+        "weight": {"x": torch.from_numpy(w_x.astype(np.float32)).reshape(-1, len(WEIGHT_FEATURES))},
+    }
+    edges = {
+        ("act", "input_of", "op"): {
+            "edge_index": ei(t_local[in_t[a_mask]], op_local[in_node[a_mask]]),
+            "edge_attr": torch.from_numpy(in_slot[a_mask].astype(np.float32)).reshape(-1, 1),
+        },
+        ("weight", "input_of", "op"): {
+            "edge_index": ei(t_local[in_t[~a_mask]], op_local[in_node[~a_mask]]),
+            "edge_attr": torch.from_numpy(in_slot[~a_mask].astype(np.float32)).reshape(-1, 1),
+        },
+        ("op", "produces", "act"): {
+            "edge_index": ei(op_local[out_node[o_keep]], t_local[out_t[o_keep]])
+        },
+        ("op", "next", "op"): {"edge_index": ei(op_local[src[s_keep]], op_local[dst[s_keep]])},
+    }
+    gf = torch.from_numpy(_log(g.graph_features()).astype(np.float32)).reshape(1, -1)
+    return HeteroGraph(nodes, edges, gf)
+
+
+class _Store:
+    """The attributes of one node or edge type (``graph["op"].x``)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        return f"_Store({', '.join(sorted(self.__dict__))})"
+
+
+class HeteroGraph:
+    """The heterogeneous graph without PyTorch Geometric: the same tensors as
+    :func:`to_hetero_data`, with the same dict-style access (``graph["op"].x``,
+    ``graph["act", "input_of", "op"].edge_index``, ``node_types``, ``edge_types``,
+    ``graph_features``, ``layout_version``).
+
+    Inference needs nothing more (:func:`graphrec.recommender.encoder.collate` batches
+    these and ``HeteroData`` alike); :meth:`to_hetero_data` gives the PyG object.
+
+    Example:
+        >>> hg = to_hetero_graph(graphrec.graph.load("model.onnx"))  # doctest: +SKIP
+        >>> hg["op"].x.shape[1] == len(OP_FEATURES)  # doctest: +SKIP
+        True
+    """
+
+    def __init__(
+        self,
+        nodes: dict[str, dict[str, Any]],
+        edges: dict[tuple[str, str, str], dict[str, Any]],
+        graph_features: Any,
+        layout_version: int = HETERO_LAYOUT_VERSION,
+    ) -> None:
+        self._nodes = {k: _Store(v) for k, v in nodes.items()}
+        self._edges = {k: _Store(v) for k, v in edges.items()}
+        self.graph_features = graph_features
+        self.layout_version = layout_version
+
+    def __getitem__(self, key: str | tuple[str, str, str]) -> Any:
+        if isinstance(key, tuple):
+            return self._edges[key]
+        return self._nodes[key]
+
+    @property
+    def node_types(self) -> list[str]:
+        """Node types, in layout order."""
+        return list(self._nodes)
+
+    @property
+    def edge_types(self) -> list[tuple[str, str, str]]:
+        """Edge types, in layout order."""
+        return list(self._edges)
+
+    def to_hetero_data(self) -> HeteroData:
+        """The PyTorch Geometric ``HeteroData`` holding the same tensors."""
+        from torch_geometric.data import HeteroData
+
+        data = HeteroData()
+        for t, store in self._nodes.items():
+            for k, v in vars(store).items():
+                setattr(data[t], k, v)
+        for et, store in self._edges.items():
+            for k, v in vars(store).items():
+                setattr(data[et], k, v)
+        data.graph_features = self.graph_features
+        data.layout_version = self.layout_version
+        return data

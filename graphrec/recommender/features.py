@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from torch_geometric.data import HeteroData
-
     from graphrec.device import DeviceProfile
+    from graphrec.graph.hetero import HeteroGraph
 
 __all__ = [
     "OP_CATEGORIES",
@@ -158,14 +157,16 @@ class ModelInputs:
         graph_features: ``log1p`` of the model-level features
             (:func:`model_feature_names`: the kernel's graph features, then the op mix),
             float64 ``[F]``.
-        hetero: The heterogeneous graph (``HeteroData``).
+        hetero: The heterogeneous graph, as a :class:`~graphrec.graph.hetero.HeteroGraph`
+            (the tensors of ``HeteroData`` without importing PyG; ``.to_hetero_data()``
+            gives the PyG object).
         input_shapes: The concrete input shapes the features were computed with.
         flops: Total FLOPs (raw, for the FLOPs-rule baseline).
     """
 
     path: Path
     graph_features: np.ndarray
-    hetero: HeteroData
+    hetero: HeteroGraph
     input_shapes: dict[str, list[int]]
     flops: float
 
@@ -187,6 +188,7 @@ def model_inputs(
         ShapeSpecError: ``input_shapes`` does not fit the model.
     """
     import graphrec.graph
+    from graphrec.graph.hetero import to_hetero_graph
 
     g = graphrec.graph.load(
         path, input_shapes=input_shapes, batch_size=batch_size, dim_values=dim_values
@@ -198,7 +200,7 @@ def model_inputs(
     return ModelInputs(
         path=Path(path),
         graph_features=feats,
-        hetero=g.to_hetero_data(),
+        hetero=to_hetero_graph(g),
         input_shapes={k: list(v) for k, v in g.input_shapes.items()},
         flops=float(g.total_flops),
     )

@@ -64,16 +64,29 @@ class MEDNPrediction:
         return np.exp(self.log_latency_ms)
 
 
-def _build_net(n_graph: int, n_dev: int, n_cand: int, hidden: int, emb: int, layers: int) -> Any:
+def _build_net(
+    n_graph: int,
+    n_dev: int,
+    n_cand: int,
+    hidden: int,
+    emb: int,
+    layers: int,
+    *,
+    plain: bool = False,
+) -> Any:
+    """The network; ``plain``: its encoder in plain torch (for a trained state dict: same
+    parameters and outputs, without importing ``torch_geometric``)."""
     import torch
     from torch import nn
 
-    from graphrec.recommender.encoder import HeteroGraphEncoder
+    from graphrec.recommender.encoder import HeteroGraphEncoder, PlainHeteroGraphEncoder
+
+    encoder_cls = PlainHeteroGraphEncoder if plain else HeteroGraphEncoder
 
     class MEDNNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.encoder = HeteroGraphEncoder(hidden=hidden, out_dim=emb, layers=layers)
+            self.encoder = encoder_cls(hidden=hidden, out_dim=emb, layers=layers)
             self.trunk = nn.Sequential(
                 nn.Linear(emb + n_graph + n_dev, hidden * 2),
                 nn.ReLU(),
@@ -301,6 +314,7 @@ class MEDNRegressor(EstimatorParams):
             self.hidden,
             self.embedding_dim,
             self.layers,
+            plain=True,
         )
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         net.eval()
@@ -336,13 +350,14 @@ class MEDNRegressor(EstimatorParams):
 
     def _batches(self, ds: RecDataset, idx: np.ndarray, tens: dict[str, Any]) -> list[Any]:
         import torch
-        from torch_geometric.data import Batch
+
+        from graphrec.recommender.encoder import collate
 
         out = []
         for s in range(0, len(idx), self.batch_size):
             ix = idx[s : s + self.batch_size]
             ti = torch.from_numpy(np.asarray(ix, dtype=np.int64))
-            g = Batch.from_data_list([ds.hetero[int(i)] for i in ix])
+            g = collate([ds.hetero[int(i)] for i in ix])
             out.append((g, *(tens[k][ti] for k in ("gf", "df", "lat", "lat_m")), ix, tens, ti))
         return out
 
@@ -378,7 +393,8 @@ class MEDNRegressor(EstimatorParams):
         self, hetero: Sequence[Any], gf: np.ndarray, df: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         import torch
-        from torch_geometric.data import Batch
+
+        from graphrec.recommender.encoder import collate
 
         gf = np.atleast_2d(np.asarray(gf, dtype=np.float64))
         df = np.atleast_2d(np.asarray(df, dtype=np.float64))
@@ -387,7 +403,7 @@ class MEDNRegressor(EstimatorParams):
             z = np.zeros((0, c))
             return z, z, z, np.zeros((0, self.embedding_dim))
         with torch.no_grad():
-            g = Batch.from_data_list(list(hetero))
+            g = collate(list(hetero))
             # Standardised inputs are clipped: far outside the training data the network
             # extrapolates wildly otherwise (the API warns about such inputs).
             zg = np.clip((gf - self.graph_mean_) / self.graph_std_, -_CLIP, _CLIP)

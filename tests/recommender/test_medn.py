@@ -19,7 +19,7 @@ def test_encoder_shapes(rec_dataset: RecDataset) -> None:
 
     torch.manual_seed(0)
     enc = HeteroGraphEncoder(hidden=8, out_dim=5)
-    out = enc(Batch.from_data_list(rec_dataset.hetero))
+    out = enc(Batch.from_data_list([h.to_hetero_data() for h in rec_dataset.hetero]))
     assert out.shape == (4, 5)
     assert torch.isfinite(out).all()
 
