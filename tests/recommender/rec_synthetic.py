@@ -58,8 +58,18 @@ def build_models(folder: Path) -> list[Path]:
     return paths
 
 
-def synthetic_split(folder: Path, seed: int = 0) -> Split:
-    """Featurise the models of :func:`build_models`, label them, and hold out every third."""
+def _family(path: Path) -> str:
+    """Six families that each span small and large models: the MLPs by depth, the
+    convnets in two interleaved halves of the channel counts."""
+    stem = path.stem
+    if stem.startswith("mlp"):
+        return "mlp" + stem.rsplit("-d", 1)[1]
+    c = int(stem.rsplit("-c", 1)[1])
+    return "conva" if c in (2, 4, 8, 16, 24, 40) else "convb"
+
+
+def synthetic_dataset(folder: Path, seed: int = 0) -> RecDataset:
+    """Featurise the models of :func:`build_models` and label them with noisy latencies."""
     from graphrec.device import DeviceProfile
     from graphrec.recommender.features import device_vector, model_inputs
 
@@ -80,11 +90,11 @@ def synthetic_split(folder: Path, seed: int = 0) -> Split:
     )
     dev = device_vector(device)
     n = len(paths)
-    ds = RecDataset(
+    return RecDataset(
         candidates=list(CANDIDATES),
         model_sha256=[hashlib.sha256(p.read_bytes()).hexdigest() for p in paths],
         model_names=[p.stem for p in paths],
-        families=[p.stem.split("-", 1)[0] for p in paths],
+        families=[_family(p) for p in paths],
         device_ids=["synthetic"] * n,
         graph_features=np.vstack([mi.graph_features for mi in inputs]),
         device_features=np.tile(dev, (n, 1)),
@@ -97,7 +107,12 @@ def synthetic_split(folder: Path, seed: int = 0) -> Split:
         device_profiles={"synthetic": device.to_dict()},
         model_paths=[str(p) for p in paths],
     )
-    test = np.arange(n) % 3 == 1
+
+
+def synthetic_split(folder: Path, seed: int = 0) -> Split:
+    """:func:`synthetic_dataset` with every third model held out."""
+    ds = synthetic_dataset(folder, seed)
+    test = np.arange(len(ds)) % 3 == 1
     return Split(train=ds.subset(np.flatnonzero(~test)), test=ds.subset(np.flatnonzero(test)))
 
 
@@ -124,11 +139,18 @@ def true_regret(pred: np.ndarray, split: Split) -> tuple[float, float]:
     )
 
 
-_CACHE: dict[str, Split] = {}
+_CACHE: dict[str, RecDataset] = {}
+
+
+def cached_dataset(tmp_path_factory: pytest.TempPathFactory) -> RecDataset:
+    """:func:`synthetic_dataset`, built once per test session (shared by the test modules)."""
+    if "ds" not in _CACHE:
+        _CACHE["ds"] = synthetic_dataset(tmp_path_factory.mktemp("rec_synthetic"))
+    return _CACHE["ds"]
 
 
 def cached_split(tmp_path_factory: pytest.TempPathFactory) -> Split:
-    """:func:`synthetic_split`, built once per test session (shared by the test modules)."""
-    if "split" not in _CACHE:
-        _CACHE["split"] = synthetic_split(tmp_path_factory.mktemp("rec_synthetic"))
-    return _CACHE["split"]
+    """:func:`synthetic_split` of :func:`cached_dataset` (every third model held out)."""
+    ds = cached_dataset(tmp_path_factory)
+    test = np.arange(len(ds)) % 3 == 1
+    return Split(train=ds.subset(np.flatnonzero(~test)), test=ds.subset(np.flatnonzero(test)))

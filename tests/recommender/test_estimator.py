@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rec_fixtures import HEAD_FAST, MEDN_FAST
-from synthetic import crossover_dataset
+from rec_synthetic import cached_dataset
 
 from graphrec.dataset.samples import RecDataset, regret_matrix
 from graphrec.recommender import Recommender
@@ -23,8 +23,8 @@ FAST = {
 
 
 @pytest.fixture(scope="module")
-def crossover(tmp_path_factory: pytest.TempPathFactory) -> tuple[RecDataset, float]:
-    return crossover_dataset(tmp_path_factory.mktemp("crossover"))
+def crossover(tmp_path_factory: pytest.TempPathFactory) -> RecDataset:
+    return cached_dataset(tmp_path_factory)
 
 
 def test_params_protocol_and_clone() -> None:
@@ -52,8 +52,8 @@ def test_nested_params_of_parts() -> None:
     assert head.set_params(depth=5).depth == 5
 
 
-def test_fit_validates_parameters(crossover: tuple[RecDataset, float]) -> None:
-    ds, _ = crossover
+def test_fit_validates_parameters(crossover: RecDataset) -> None:
+    ds = crossover
     with pytest.raises(ValueError, match="alpha must be"):
         Recommender(alpha=1.5).fit(ds)
     with pytest.raises(ValueError, match="latency_weight"):
@@ -65,16 +65,16 @@ def test_fit_validates_parameters(crossover: tuple[RecDataset, float]) -> None:
 
 
 def test_learns_a_crossover_that_best_on_average_cannot(
-    crossover: tuple[RecDataset, float],
+    crossover: RecDataset,
 ) -> None:
     """Held-out families: the trained pipeline beats the single best-on-average choice."""
-    ds, _ = crossover
-    test_fams = {"mlpb", "convb"}
+    ds = crossover
+    test_fams = {"mlp2", "convb"}
     te = np.flatnonzero([f in test_fams for f in ds.families])
     tr = np.setdiff1d(np.arange(len(ds)), te)
     train, test = ds.subset(tr), ds.subset(te)
-    # The crossover is real in the held-out part: both runtimes win somewhere.
-    assert set(test.best.tolist()) == {0, 1}
+    # The crossover is real in the held-out part: more than one candidate wins there.
+    assert len(set(test.best.tolist())) >= 2
     rec = Recommender(**FAST).fit(train)
     regret = regret_matrix(test.log_latency_ms, test.deployable)
     avg = BestOnAverage().fit(train)
@@ -89,9 +89,9 @@ def test_learns_a_crossover_that_best_on_average_cannot(
     assert float(np.median(err)) < np.log(2.0)
 
 
-def test_rank_is_the_recommend_path(crossover: tuple[RecDataset, float]) -> None:
+def test_rank_is_the_recommend_path(crossover: RecDataset) -> None:
     """rank() and rank_arrays() agree; keep/blocked behave as graphrec.recommend uses them."""
-    ds, _ = crossover
+    ds = crossover
     rec = Recommender(**{**FAST, "latency_weight": 1.0}).fit(ds)
     one = ds.subset([0])
     r = rec.rank(one)[0]
@@ -105,18 +105,18 @@ def test_rank_is_the_recommend_path(crossover: tuple[RecDataset, float]) -> None
     assert len(kept.order) == 2 and not kept.deployable[0] and kept.order[0] == 1
 
 
-def test_cross_validate_with_family_groups(crossover: tuple[RecDataset, float]) -> None:
+def test_cross_validate_with_family_groups(crossover: RecDataset) -> None:
     from sklearn.model_selection import GroupKFold, cross_validate
 
-    ds, _ = crossover
+    ds = crossover
     rec = Recommender(**{**FAST, "latency_weight": 1.0, "medn_params": MEDN_FAST})
     out = cross_validate(rec, ds, groups=ds.families, cv=GroupKFold(n_splits=2))
     scores = out["test_score"]
     assert scores.shape == (2,) and np.all(scores <= 0.0) and np.all(np.isfinite(scores))
 
 
-def test_save_load_keeps_params(crossover: tuple[RecDataset, float], tmp_path: Path) -> None:
-    ds, _ = crossover
+def test_save_load_keeps_params(crossover: RecDataset, tmp_path: Path) -> None:
+    ds = crossover
     rec = Recommender(**{**FAST, "latency_weight": 1.0, "medn_params": MEDN_FAST}).fit(ds)
     again = Recommender.load(rec.save(tmp_path / "art"))
     assert again.get_params()["head_params"] == rec.get_params()["head_params"]
