@@ -80,13 +80,6 @@ def test_learns_latency_on_held_out_models(split: Split) -> None:
     assert err < 0.3 * base, (err, base)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the candidate columns reach CatBoost as ordered target statistics "
-    "(one_hot_max_size defaults to 2), which carry a candidate's mean latency but not how "
-    "it scales with the model; with one_hot_max_size >= the number of candidates the "
-    "regret drops from ~2.6 to ~0.003 on this data. Remove this mark when fixed.",
-)
 def test_ranks_held_out_models_better_than_best_on_average(split: Split) -> None:
     """Picking the fastest by the prediction loses less than always picking the candidate
     fastest on average in training."""
