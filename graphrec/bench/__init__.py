@@ -9,8 +9,30 @@
 
 from __future__ import annotations
 
-from graphrec.bench.harness import run_campaign
-from graphrec.bench.protocol import MeasureConfig, Status
-from graphrec.bench.store import ResultStore
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graphrec.bench.harness import run_campaign
+    from graphrec.bench.protocol import MeasureConfig, Status
+    from graphrec.bench.store import ResultStore
 
 __all__ = ["MeasureConfig", "ResultStore", "Status", "run_campaign"]
+
+
+# Imported on first access (PEP 562), so importing the package (or its _cli) stays cheap.
+_LAZY = {
+    "run_campaign": "graphrec.bench.harness",
+    "MeasureConfig": "graphrec.bench.protocol",
+    "Status": "graphrec.bench.protocol",
+    "ResultStore": "graphrec.bench.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,16 +11,21 @@ Example:
     >>> data = g.to_hetero_data()  # doctest: +SKIP
 """
 
-from graphrec.graph.operator_graph import (
-    GRAPH_FEATURE_NAMES,
-    NODE_FEATURE_NAMES,
-    OperatorGraph,
-    TensorSpec,
-    describe,
-    load,
-    load_bytes,
-)
-from graphrec.graph.shapes import resolve_input_shapes
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graphrec.graph.operator_graph import (
+        GRAPH_FEATURE_NAMES,
+        NODE_FEATURE_NAMES,
+        OperatorGraph,
+        TensorSpec,
+        describe,
+        load,
+        load_bytes,
+    )
+    from graphrec.graph.shapes import resolve_input_shapes
 
 __all__ = [
     "GRAPH_FEATURE_NAMES",
@@ -32,3 +37,26 @@ __all__ = [
     "load_bytes",
     "resolve_input_shapes",
 ]
+
+
+# Imported on first access (PEP 562), so importing the package (or its _cli) stays cheap.
+_LAZY = {
+    "GRAPH_FEATURE_NAMES": "graphrec.graph.operator_graph",
+    "NODE_FEATURE_NAMES": "graphrec.graph.operator_graph",
+    "OperatorGraph": "graphrec.graph.operator_graph",
+    "TensorSpec": "graphrec.graph.operator_graph",
+    "describe": "graphrec.graph.operator_graph",
+    "load": "graphrec.graph.operator_graph",
+    "load_bytes": "graphrec.graph.operator_graph",
+    "resolve_input_shapes": "graphrec.graph.shapes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

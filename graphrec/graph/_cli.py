@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from graphrec.graph.shapes import parse_dim_value, parse_input_shape
-
 
 def register(sub: Any) -> None:
     """Add the ``inspect`` sub-command."""
@@ -53,6 +51,7 @@ def _fmt_bytes(v: float) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from graphrec.graph import load
+    from graphrec.graph.shapes import parse_dim_value, parse_input_shape
 
     shapes = dict(parse_input_shape(s) for s in args.input_shape)
     dims = dict(parse_dim_value(s) for s in args.dim)

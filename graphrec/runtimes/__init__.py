@@ -6,8 +6,11 @@ on first use, and each adapter imports its runtime library inside its methods.
 
 from __future__ import annotations
 
-from graphrec.runtimes.base import Candidate, ModelSpec, RuntimeAdapter, TorchSource
-from graphrec.runtimes.registry import adapter_names, available_adapters, get_adapter
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graphrec.runtimes.base import Candidate, ModelSpec, RuntimeAdapter, TorchSource
+    from graphrec.runtimes.registry import adapter_names, available_adapters, get_adapter
 
 __all__ = [
     "Candidate",
@@ -18,3 +21,25 @@ __all__ = [
     "available_adapters",
     "get_adapter",
 ]
+
+
+# Imported on first access (PEP 562), so importing the package (or its _cli) stays cheap.
+_LAZY = {
+    "Candidate": "graphrec.runtimes.base",
+    "ModelSpec": "graphrec.runtimes.base",
+    "RuntimeAdapter": "graphrec.runtimes.base",
+    "TorchSource": "graphrec.runtimes.base",
+    "adapter_names": "graphrec.runtimes.registry",
+    "available_adapters": "graphrec.runtimes.registry",
+    "get_adapter": "graphrec.runtimes.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
