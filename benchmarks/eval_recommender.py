@@ -345,12 +345,13 @@ def _noise_line(nf: dict[str, Any]) -> str:
     return line
 
 
-def _ci(v: dict[str, float], *, pct: bool = True) -> str:
+def _ci(v: dict[str, float], *, pct: bool = True, signed: bool = False) -> str:
     """``value [low, high]`` of a :func:`~graphrec.recommender.evaluate.cluster_bootstrap`."""
     k = 100.0 if pct else 1.0
     unit = " %" if pct else ""
     d = 1 if pct else 3
-    return f"{k * v['value']:.{d}f}{unit} [{k * v['low']:.{d}f}, {k * v['high']:.{d}f}]"
+    sg = "+" if signed else ""
+    return f"{k * v['value']:{sg}.{d}f}{unit} [{k * v['low']:{sg}.{d}f}, {k * v['high']:{sg}.{d}f}]"
 
 
 def render(
@@ -368,13 +369,16 @@ def render(
         f"{len(report['candidates'])} candidates; {report['folds']}-fold grouped CV by family; "
         f"{report['wall_s']:.0f} s. Figures: value [95 % interval, bootstrap over families].",
         "",
-        "| method | top-1 | mean regret | p90 regret | max regret | NDCG@3 |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| method | top-1 | mean regret | vs best-on-average (paired) | p90 regret | max regret "
+        "| NDCG@3 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for m, r in report["methods"].items():
         nd = "–" if r["ndcg3"] is None else _ci(r["ndcg3"], pct=False)
+        diff = r.get("regret_minus_best_on_average")
+        dv = "–" if diff is None else _ci(diff, signed=True)
         lines.append(
-            f"| {m} | {_ci(r['top1'])} | {_ci(r['mean_regret'])} | "
+            f"| {m} | {_ci(r['top1'])} | {_ci(r['mean_regret'])} | {dv} | "
             f"{_ci(r['p90_regret'])} | {100 * r['max_regret']:.0f} % | {nd} |"
         )
     la = report["latency"]
