@@ -25,12 +25,19 @@ from typing import Any
 
 import numpy as np
 
+from graphrec.bench.plausibility import ModelWork, classify, model_work
 from graphrec.bench.pool import WorkerFailure, WorkerPool
 from graphrec.bench.protocol import MeasureConfig, Status
 from graphrec.bench.store import HARNESS_VERSION, ResultStore
 from graphrec.device import DeviceProfile
 from graphrec.errors import CandidateSpecError, GraphRecError
-from graphrec.runtimes.base import Candidate, ModelSpec, RuntimeAdapter
+from graphrec.runtimes.base import (
+    Candidate,
+    ModelSpec,
+    RuntimeAdapter,
+    input_key,
+    measurement_key,
+)
 from graphrec.runtimes.inputs import make_inputs, model_spec
 from graphrec.runtimes.registry import adapter_names, get_adapter
 
@@ -179,14 +186,17 @@ class _Campaign:
 
     def row_base(self, task: Task) -> dict[str, Any]:
         c = task.candidate
+        version = self.versions.get(c.runtime)
         return {
+            "measurement_key": measurement_key(task.model, c, version),
+            "input_key": input_key(task.model),
             "model_sha256": task.model.sha256,
             "model_name": task.model.name,
             "candidate_id": c.candidate_id,
             "device_id": self.device.device_id,
             "round": task.round,
             "runtime": c.runtime,
-            "runtime_version": self.versions.get(c.runtime),
+            "runtime_version": version,
             "backend": c.backend,
             "precision": c.precision,
             "threads": c.threads,
@@ -212,9 +222,12 @@ class _Campaign:
             self.start_failures[rt] = exc
             row.update(status=exc.status, error=exc.message)
             return row
-        if worker.version:
+        if worker.version and worker.version != row["runtime_version"]:
+            # (the version probed at planning time; a worker that reports another one,
+            # after an upgrade mid-campaign, keys its row by what it really ran)
             self.versions[rt] = worker.version
             row["runtime_version"] = worker.version
+            row["measurement_key"] = measurement_key(task.model, task.candidate, worker.version)
         payload = {
             "op": "measure",
             "model": task.model.to_dict(),
@@ -347,12 +360,12 @@ def run_campaign(
                     input_values=input_values,
                 )
             )
-    by_sha: dict[str, ModelSpec] = {}
-    for s in specs:  # identical files are one model; keep a torch source if any copy has one
-        kept = by_sha.setdefault(s.sha256, s)
+    by_key: dict[str, ModelSpec] = {}
+    for s in specs:  # identical files with identical inputs are one model; keep a torch
+        kept = by_key.setdefault(input_key(s), s)  # source if any copy has one
         if kept.torch_source is None and s.torch_source is not None:
             kept.torch_source = s.torch_source
-    specs = list(by_sha.values())
+    specs = list(by_key.values())
     _, candidates, skipped = plan_candidates(
         dev, runtimes=runtimes, patterns=patterns, threads=threads
     )
@@ -363,6 +376,23 @@ def run_campaign(
     for s in specs:
         store.add_model(s.sha256, s.name, str(s.onnx_path), s.to_dict())
 
+    log_dir = Path(tempfile.gettempdir()) / "graphrec-bench-logs"
+    camp = _Campaign(store, dev, cfg, cache, log_dir, dict(worker_env or {}), not resume, on_result)
+    # The runtime versions are part of the measurement key, so resume needs them before
+    # planning: start round 0's workers now (they run the first round's tasks too). A
+    # runtime whose worker cannot start keys its rows with no version; once it starts,
+    # its key changes and it is measured.
+    first_pool: WorkerPool | None = WorkerPool(log_dir, cfg.memory_limit_mb, camp.env)
+    assert first_pool is not None
+    for rt in dict.fromkeys(c.runtime for c in candidates):
+        try:
+            worker = first_pool.get(rt)
+        except WorkerFailure as exc:
+            camp.start_failures[rt] = exc
+            continue
+        if worker.version:
+            camp.versions[rt] = worker.version
+
     done = store.done_keys(dev.device_id) if resume else set()
     rounds: list[list[Task]] = []
     for r in range(repeat):
@@ -370,35 +400,45 @@ def run_campaign(
         order = interleave(candidates, r)
         for s in specs:
             for c in order:
-                if (s.sha256, c.candidate_id, dev.device_id, r) not in done:
+                key = measurement_key(s, c, camp.versions.get(c.runtime))
+                if (key, c.candidate_id, dev.device_id, r) not in done:
                     tasks.append(Task(s, c, r, Path()))
         rounds.append(tasks)
     if on_plan is not None:
         on_plan(sum(len(t) for t in rounds))
 
-    log_dir = Path(tempfile.gettempdir()) / "graphrec-bench-logs"
-    camp = _Campaign(store, dev, cfg, cache, log_dir, dict(worker_env or {}), not resume, on_result)
     results: list[dict[str, Any]] = []
     references: dict[str, tuple[Path | None, str | None]] = {}
+    works: dict[str, ModelWork | None] = {}
     for tasks in rounds:
         if not tasks:
             continue
-        pool = WorkerPool(log_dir, cfg.memory_limit_mb, camp.env)
-        camp.start_failures.clear()
+        if first_pool is not None:
+            pool, first_pool = first_pool, None
+        else:
+            pool = WorkerPool(log_dir, cfg.memory_limit_mb, camp.env)
+            camp.start_failures.clear()
         try:
             for task in tasks:
                 inputs = _inputs_file(cache, task.model)
                 task.inputs_path = inputs
-                if task.model.sha256 not in references:
-                    references[task.model.sha256] = _reference_file(
+                ikey = input_key(task.model)
+                if ikey not in references:
+                    references[ikey] = _reference_file(
                         pool, task.model, inputs, cache, cfg.timeout_s
                     )
-                ref_path, ref_err = references[task.model.sha256]
+                ref_path, ref_err = references[ikey]
                 task.reference_path = ref_path
                 task.reference_error = ref_err
                 if on_start is not None:
                     on_start(task)
                 row = camp.measure(pool, task)
+                if ikey not in works:
+                    works[ikey] = model_work(
+                        task.model.onnx_path,
+                        dict(zip(task.model.input_names, task.model.input_shapes, strict=True)),
+                    )
+                classify(row, works[ikey], dev)
                 if ref_path is None and ref_err:
                     row["reference_error"] = ref_err
                 if store.insert_result(row, replace=not resume):
@@ -407,4 +447,6 @@ def run_campaign(
                     on_result(row)
         finally:
             pool.close()
+    if first_pool is not None:  # nothing was pending
+        first_pool.close()
     return results

@@ -54,6 +54,9 @@ class Status:
     #: Ran and was timed, but its outputs could not be checked: the onnxruntime
     #: reference failed on the generated inputs. Neither a success nor a failure.
     UNVERIFIED = "unverified"
+    #: Passed the output check but was faster than the device's roofline allows
+    #: (:mod:`graphrec.bench.plausibility`): it did not do the model's work. A failure.
+    IMPLAUSIBLE = "implausible"
 
 
 #: Every status, for validation and reports.
@@ -69,6 +72,7 @@ STATUSES: tuple[str, ...] = (
     Status.OUT_OF_MEMORY,
     Status.UNAVAILABLE,
     Status.UNVERIFIED,
+    Status.IMPLAUSIBLE,
 )
 
 
@@ -196,14 +200,56 @@ class OutputAgreement:
     reason: str = ""
 
 
+def _degenerate(
+    out: np.ndarray, ref: np.ndarray, inputs: Sequence[np.ndarray] | None
+) -> str | None:
+    """Why ``out`` carries none of the information ``ref`` does, or ``None``.
+
+    A runtime that did not run the model may return zeros, a constant, or an input
+    unchanged; when the reference output is a large offset with a small variation, such
+    an output can be within the relative tolerance. So: where the reference varies
+    (its spread is above 1e-6 of its magnitude), an output whose spread is below 1 % of
+    the reference's is ``constant``; an output equal to one of the inputs (same element
+    count, same values) where the reference is not is ``returns the input unchanged``.
+    """
+    rf = ref.ravel().astype(np.float64)
+    of = out.ravel().astype(np.float64)
+    fin = np.isfinite(rf) & np.isfinite(of)
+    if int(fin.sum()) >= 2:
+        r, o = rf[fin], of[fin]
+        r_spread = float(np.std(r))
+        if r_spread > 1e-6 * max(float(np.max(np.abs(r))), 1e-30):
+            o_spread = float(np.std(o))
+            if o_spread < 0.01 * r_spread:
+                what = "zeros" if not np.any(o) else f"constant {float(o[0]):.6g}"
+                return (
+                    f"output is {what} (spread {o_spread:.3g}) where the reference "
+                    f"varies (spread {r_spread:.3g})"
+                )
+    for k, x in enumerate(inputs or ()):
+        xa = np.asarray(x)
+        if xa.size != out.size or xa.size == 0:
+            continue
+        xf = xa.ravel().astype(np.float64)
+        if np.array_equal(of, xf, equal_nan=True) and not np.array_equal(rf, xf, equal_nan=True):
+            return f"output returns input {k} unchanged; the reference does not"
+    return None
+
+
 def compare_outputs(
-    outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray], precision: str
+    outputs: Sequence[np.ndarray],
+    reference: Sequence[np.ndarray],
+    precision: str,
+    *,
+    inputs: Sequence[np.ndarray] | None = None,
 ) -> OutputAgreement:
     """Compare outputs with the reference in order; worst error over all outputs.
 
     Outputs whose element counts match are compared flattened (runtimes such as ncnn
     drop the batch dimension). A count mismatch, a missing output, or NaN/Inf where the
-    reference is finite makes the agreement fail.
+    reference is finite makes the agreement fail; so does a degenerate output (zeros, a
+    constant, or one of ``inputs`` unchanged where the reference is not like that), even
+    within the tolerance.
     """
     if len(outputs) < len(reference):
         return OutputAgreement(
@@ -223,6 +269,9 @@ def compare_outputs(
             max_rel = max(max_rel, diff / max(r.size, 1))
             rel_l2 = max(rel_l2, diff / max(r.size, 1))
             continue
+        why = _degenerate(o, r, inputs)
+        if why is not None:
+            return OutputAgreement(None, None, None, False, f"output {i}: {why}")
         of = o.ravel().astype(np.float64)
         rf = r.ravel().astype(np.float64)
         finite_ref = np.isfinite(rf)

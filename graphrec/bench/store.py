@@ -1,9 +1,23 @@
 """The results store: a SQLite database (WAL, versioned schema), one row per result.
 
 Every measurement row is committed as soon as it exists, so a killed campaign loses
-nothing that finished; the key ``(model_sha256, candidate_id, device_id, round)`` is
-unique, so resuming never duplicates a row. Each row carries the runtime version and
-the harness version; device profiles live in their own table, keyed by ``device_id``.
+nothing that finished; the key ``(measurement_key, candidate_id, device_id, round)`` is
+unique, so resuming never duplicates a row. ``measurement_key``
+(:func:`graphrec.runtimes.base.measurement_key`) hashes the model file, its concrete
+inputs (names, shapes, dtypes, fixed values), the runtime and its version and the
+prepare options, so two input shapes or batch sizes of one file are two rows, and a new
+runtime version is measured anew. ``input_key`` (file + inputs) groups the rows of one
+(model, inputs) pair; the ``inputs`` table holds the spec each input key was run with.
+Each row carries the runtime version and the harness version; device profiles live in
+their own table, keyed by ``device_id``.
+
+Schema versions: 1 keyed rows on ``(model_sha256, candidate_id, device_id, round)``.
+Opening a version-1 store read-write migrates it in place to version 2, in one
+transaction that either keeps every row or leaves the file as it was (the keys of old
+rows are computed from the spec in the ``models`` table: the inputs they were measured
+with, as recorded). A read-only open of a version-1 store is refused with an error
+that says how to migrate (:func:`migrate_copy` migrates a copy and leaves the original
+alone).
 
 Example:
     >>> from graphrec.bench.store import ResultStore
@@ -23,16 +37,19 @@ from pathlib import Path
 from typing import Any
 
 from graphrec.errors import BenchStoreError
+from graphrec.runtimes.base import input_key, measurement_key
 
-__all__ = ["HARNESS_VERSION", "RESULT_COLUMNS", "SCHEMA_VERSION", "ResultStore"]
+__all__ = ["HARNESS_VERSION", "RESULT_COLUMNS", "SCHEMA_VERSION", "ResultStore", "migrate_copy"]
 
-#: Version of the table layout; a store with another version is refused.
-SCHEMA_VERSION = 1
+#: Version of the table layout; version 1 is migrated, any other version is refused.
+SCHEMA_VERSION = 2
 #: Version of the measurement protocol, recorded with every row.
 HARNESS_VERSION = "1.0"
 
 #: Result columns (besides the integer id), in table order, with SQL types.
 RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("measurement_key", "TEXT NOT NULL"),
+    ("input_key", "TEXT"),
     ("model_sha256", "TEXT NOT NULL"),
     ("model_name", "TEXT"),
     ("candidate_id", "TEXT NOT NULL"),
@@ -71,6 +88,19 @@ RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 _COLS = [c for c, _ in RESULT_COLUMNS]
 
+_V1_UNIQUE = "UNIQUE (model_sha256, candidate_id, device_id, round)"
+_UNIQUE = "UNIQUE (measurement_key, candidate_id, device_id, round)"
+
+
+def _results_ddl(table: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} (\n"
+        "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        f"    {', '.join(f'{c} {t}' for c, t in RESULT_COLUMNS)},\n"
+        f"    {_UNIQUE}\n)"
+    )
+
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (
@@ -84,12 +114,14 @@ CREATE TABLE IF NOT EXISTS models (
     path TEXT,
     spec_json TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS results (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(f"{c} {t}" for c, t in RESULT_COLUMNS)},
-    UNIQUE (model_sha256, candidate_id, device_id, round)
+CREATE TABLE IF NOT EXISTS inputs (
+    input_key TEXT PRIMARY KEY,
+    model_sha256 TEXT NOT NULL,
+    spec_json TEXT NOT NULL
 );
+{_results_ddl("results")};
 CREATE INDEX IF NOT EXISTS results_status ON results (status);
+CREATE INDEX IF NOT EXISTS results_model ON results (model_sha256);
 """
 
 
@@ -122,6 +154,15 @@ class ResultStore:
                 )
                 self._conn.row_factory = sqlite3.Row
                 existing = self._meta("schema_version")
+                if existing is not None and int(existing) == 1:
+                    raise BenchStoreError(
+                        self.path,
+                        "schema version 1 (keys without the input shapes); this graphrec "
+                        f"reads {SCHEMA_VERSION}. Migrate it in place by opening it once "
+                        "read-write (ResultStore(path), or any 'graphrec bench --store "
+                        f"{self.path}' run), or migrate a copy and leave this file alone: "
+                        "graphrec.bench.store.migrate_copy(src, dst)",
+                    )
                 if existing is None or int(existing) != SCHEMA_VERSION:
                     raise BenchStoreError(
                         self.path,
@@ -134,9 +175,12 @@ class ResultStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
+            existing = self._meta("schema_version")
+            if existing is not None and int(existing) == 1:
+                _migrate_v1(self._conn, self.path)  # before WAL: a failure changes nothing
+                existing = str(SCHEMA_VERSION)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            existing = self._meta("schema_version")
             if existing is not None and int(existing) != SCHEMA_VERSION:
                 raise BenchStoreError(
                     self.path, f"schema version {existing}, this graphrec reads {SCHEMA_VERSION}"
@@ -166,11 +210,22 @@ class ResultStore:
         )
 
     def add_model(self, sha256: str, name: str, path: str, spec: Mapping[str, Any]) -> None:
-        """Record a model's identity and concrete inputs (first write wins)."""
+        """Record a model's identity and concrete inputs (first write wins per file in
+        ``models``, per input key in ``inputs``)."""
+        blob = json.dumps(dict(spec), sort_keys=True)
         self._conn.execute(
-            "INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?)",
-            (sha256, name, path, json.dumps(dict(spec), sort_keys=True)),
+            "INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?)", (sha256, name, path, blob)
         )
+        self._conn.execute(
+            "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?)",
+            (input_key({**dict(spec), "sha256": sha256}), sha256, blob),
+        )
+
+    def _spec_of(self, sha256: str) -> dict[str, Any]:
+        row = self._conn.execute(
+            "SELECT spec_json FROM models WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        return _spec_for_key(sha256, None if row is None else str(row[0]))
 
     def insert_result(self, row: Mapping[str, Any], *, replace: bool = False) -> bool:
         """Insert one result and commit it at once.
@@ -179,6 +234,14 @@ class ResultStore:
         the same key already exists and ``replace`` is off.
         """
         values = {c: row.get(c) for c in _COLS}
+        if not values["measurement_key"] or not values["input_key"]:
+            # Rows written without keys (by hand, by old callers) get them from the
+            # model's stored spec, exactly as migrated version-1 rows do.
+            spec = self._spec_of(str(values["model_sha256"]))
+            values["input_key"] = values["input_key"] or input_key(spec)
+            values["measurement_key"] = values["measurement_key"] or measurement_key(
+                spec, str(values["candidate_id"]), values["runtime_version"]
+            )
         extra = {k: v for k, v in row.items() if k not in values}
         if extra:
             values["extra"] = json.dumps(extra, sort_keys=True, default=str)
@@ -195,8 +258,8 @@ class ResultStore:
 
     # ------------------------------------------------------------------ reads
     def done_keys(self, device_id: str | None = None) -> set[tuple[str, str, str, int]]:
-        """Keys ``(model_sha256, candidate_id, device_id, round)`` already stored."""
-        sql = "SELECT model_sha256, candidate_id, device_id, round FROM results"
+        """Keys ``(measurement_key, candidate_id, device_id, round)`` already stored."""
+        sql = "SELECT measurement_key, candidate_id, device_id, round FROM results"
         args: tuple[Any, ...] = ()
         if device_id is not None:
             sql += " WHERE device_id = ?"
@@ -240,6 +303,20 @@ class ResultStore:
             r["sha256"]: {"name": r["name"], "path": r["path"], "spec": json.loads(r["spec_json"])}
             for r in self._conn.execute("SELECT * FROM models")
         }
+
+    def input_specs(self) -> dict[str, dict[str, Any]]:
+        """Stored inputs by input key: ``sha256``, ``name``, ``path`` and ``spec``."""
+        models = self.models()
+        out: dict[str, dict[str, Any]] = {}
+        for r in self._conn.execute("SELECT * FROM inputs"):
+            m = models.get(r["model_sha256"], {})
+            out[r["input_key"]] = {
+                "sha256": r["model_sha256"],
+                "name": m.get("name"),
+                "path": m.get("path"),
+                "spec": json.loads(r["spec_json"]),
+            }
+        return out
 
     @property
     def schema_version(self) -> int:
@@ -289,3 +366,118 @@ class ResultStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _spec_for_key(sha256: str, spec_json: str | None) -> dict[str, Any]:
+    """The spec a row's keys are computed from (the file hash alone when none is stored)."""
+    spec: dict[str, Any] = {}
+    if spec_json:
+        try:
+            loaded = json.loads(spec_json)
+            spec = dict(loaded) if isinstance(loaded, dict) else {}
+        except ValueError:
+            spec = {}
+    spec["sha256"] = sha256
+    return spec
+
+
+def _migrate_v1(conn: sqlite3.Connection, path: Path) -> None:
+    """Migrate a version-1 store to version 2 in one transaction, keeping every row.
+
+    Each row keeps its id and every column; ``measurement_key`` and ``input_key`` are
+    computed from the model's spec in the ``models`` table (the inputs the row was
+    measured with, as recorded), the row's candidate id and runtime version. The row
+    counts are checked before the commit; on any failure the transaction is rolled back
+    and the file is as it was.
+
+    Raises:
+        BenchStoreError: The migration failed (nothing was changed).
+    """
+    v1_cols = [str(r[1]) for r in conn.execute("PRAGMA table_info(results)")]
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        before = int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        specs = {
+            str(r[0]): _spec_for_key(str(r[0]), r[1])
+            for r in conn.execute("SELECT sha256, spec_json FROM models")
+        }
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS inputs (input_key TEXT PRIMARY KEY, "
+            "model_sha256 TEXT NOT NULL, spec_json TEXT NOT NULL)"
+        )
+        for sha, spec in specs.items():
+            blob = json.dumps({k: v for k, v in spec.items()}, sort_keys=True)
+            conn.execute(
+                "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?)", (input_key(spec), sha, blob)
+            )
+        conn.execute("DROP TABLE IF EXISTS results_v2")
+        conn.execute(_results_ddl("results_v2"))
+        keep = [c for c in ("id", *_COLS) if c in v1_cols]
+        insert = (
+            f"INSERT INTO results_v2 (measurement_key, input_key, {', '.join(keep)}) "
+            f"VALUES ({', '.join('?' * (len(keep) + 2))})"
+        )
+        cur = conn.execute(f"SELECT {', '.join(keep)} FROM results ORDER BY id")
+        for r in cur.fetchall():
+            d = dict(zip(keep, r, strict=True))
+            sha = str(d["model_sha256"])
+            spec = specs.get(sha) or _spec_for_key(sha, None)
+            mkey = measurement_key(spec, str(d["candidate_id"]), d.get("runtime_version"))
+            conn.execute(insert, [mkey, input_key(spec), *r])
+        after = int(conn.execute("SELECT COUNT(*) FROM results_v2").fetchone()[0])
+        if after != before:
+            raise BenchStoreError(path, f"migration kept {after} of {before} rows")
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'results'").fetchone()
+        conn.execute("DROP TABLE results")
+        conn.execute("ALTER TABLE results_v2 RENAME TO results")
+        if seq is not None:
+            conn.execute("DELETE FROM sqlite_sequence WHERE name = 'results'")
+            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('results', ?)", (seq[0],))
+        conn.execute("CREATE INDEX IF NOT EXISTS results_status ON results (status)")
+        conn.execute("CREATE INDEX IF NOT EXISTS results_model ON results (model_sha256)")
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('migrated_from_1', ?)",
+            (json.dumps({"at": _now(), "rows": before}),),
+        )
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, BenchStoreError):
+            raise
+        if isinstance(exc, Exception):
+            raise BenchStoreError(
+                path, f"migration from schema version 1 failed, file unchanged ({exc})"
+            ) from exc
+        raise
+
+
+def migrate_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy a results store (any version) to ``dst`` and migrate the copy; ``src`` is untouched.
+
+    Uses SQLite's online backup, so a store another process is writing is copied
+    consistently. Returns ``dst``.
+
+    Raises:
+        BenchStoreError: ``src`` is missing or unreadable, or ``dst`` already exists.
+    """
+    s, d = Path(src), Path(dst)
+    if not s.is_file():
+        raise BenchStoreError(s, "no such results store")
+    if d.exists():
+        raise BenchStoreError(d, "already exists; migrate_copy does not overwrite")
+    try:
+        with sqlite3.connect(f"file:{s}?mode=ro", uri=True) as source:
+            target = sqlite3.connect(str(d))
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+    except sqlite3.DatabaseError as exc:
+        d.unlink(missing_ok=True)
+        raise BenchStoreError(s, f"not a usable SQLite results store ({exc})") from None
+    ResultStore(d).close()
+    return d

@@ -115,7 +115,7 @@ def _measure(adapter: Any, req: dict[str, Any]) -> dict[str, Any]:
         out["first_run_ms"] = (t2 - t1) * 1000.0
         out["cold_start_ms"] = (t2 - t0) * 1000.0
         if reference is not None:
-            agree = compare_outputs(first, reference, cand.precision)
+            agree = compare_outputs(first, reference, cand.precision, inputs=inputs)
             out.update(
                 max_abs_err=agree.max_abs_err,
                 max_rel_err=agree.max_rel_err,

@@ -48,6 +48,8 @@ __all__ = [
     "RuntimeAdapter",
     "TorchSource",
     "UnsupportedModelError",
+    "input_key",
+    "measurement_key",
     "prepare_cached",
 ]
 
@@ -328,7 +330,7 @@ class RuntimeAdapter(ABC):
         """Convert the model for ``candidate`` into files under ``workdir``; return the artefact.
 
         Only called through :func:`prepare_cached`, which times it and caches the result
-        by model hash and :attr:`Candidate.prepare_key`.
+        by :func:`measurement_key` (model hash, inputs, runtime version, prepare key).
         """
 
     @abstractmethod
@@ -340,19 +342,100 @@ class RuntimeAdapter(ABC):
         """Run one inference; inputs and outputs follow the ONNX graph's order."""
 
 
+def _input_signature(model: ModelSpec | Mapping[str, Any]) -> dict[str, Any]:
+    """What the inputs of a measurement are: file hash, names, shapes, dtypes, fixed values."""
+    spec = model.to_dict() if isinstance(model, ModelSpec) else dict(model)
+    values = {str(k): float(v) for k, v in (spec.get("input_values") or {}).items()}
+    return {
+        "sha256": str(spec.get("sha256") or ""),
+        "inputs": [
+            [str(n), [int(d) for d in shape], str(dt), values.get(str(n))]
+            for n, shape, dt in zip(
+                spec.get("input_names") or [],
+                spec.get("input_shapes") or [],
+                spec.get("input_dtypes") or [],
+                strict=False,
+            )
+        ],
+    }
+
+
+def _digest(payload: object) -> str:
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def input_key(model: ModelSpec | Mapping[str, Any]) -> str:
+    """Hash of a model file *and* the concrete inputs it is run with.
+
+    Two batch sizes or input shapes of one ONNX file are two input keys. ``model`` is a
+    :class:`ModelSpec` or its :meth:`ModelSpec.to_dict` form (as stored in a results
+    store's ``models`` table).
+    """
+    return _digest(_input_signature(model))
+
+
+def measurement_key(
+    model: ModelSpec | Mapping[str, Any],
+    candidate: Candidate | str,
+    runtime_version: str | None,
+) -> str:
+    """The identity of one measurement's artefact: what a conversion and a result depend on.
+
+    A hash (32 hex digits) of the model file's sha256, the input names, shapes, dtypes and
+    fixed values (:func:`input_key`), the runtime's name and version, and the prepare
+    options (:attr:`Candidate.prepare_key`: backend, precision, runtime options; not the
+    thread count, which a conversion does not depend on). The converted-model cache
+    (:func:`prepare_cached`) and the results store's unique key (with the full candidate
+    id, device and round) both use it, so a second shape, batch size or runtime version is
+    a new conversion and a new row, never a stale reuse or a skipped resume.
+
+    ``candidate`` may be a candidate id string (it is parsed; an unparsable id is used
+    verbatim, so keys of old store rows can always be computed).
+    """
+    if isinstance(candidate, Candidate):
+        runtime, prepare = candidate.runtime, candidate.prepare_key
+    else:
+        try:
+            c = Candidate.parse(candidate)
+            runtime, prepare = c.runtime, c.prepare_key
+        except CandidateSpecError:
+            runtime, prepare = candidate.split("/", 1)[0], candidate
+    return _digest(
+        {
+            "model": _input_signature(model),
+            "runtime": runtime,
+            "runtime_version": runtime_version or "",
+            "prepare": prepare,
+        }
+    )
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text)
 
 
 def prepare_cached(
-    adapter: RuntimeAdapter, model: ModelSpec, candidate: Candidate, cache_root: Path
+    adapter: RuntimeAdapter,
+    model: ModelSpec,
+    candidate: Candidate,
+    cache_root: Path,
+    *,
+    runtime_version: str | None = None,
 ) -> PreparedModel:
-    """Run ``adapter.prepare`` once per (model sha256, candidate prepare key) and cache it.
+    """Run ``adapter.prepare`` once per :func:`measurement_key` and cache the artefact.
+
+    The cache folder is ``<cache_root>/<sha256[:16]>/<prepare_key>-<measurement_key[:16]>``:
+    a second input shape, batch size or runtime version of the same file is converted
+    again (OpenVINO and pnnx bake the shapes into the converted file).
+    ``runtime_version`` defaults to ``adapter.version()``.
 
     The conversion runs in a temporary folder that is renamed into place only when it
     succeeded, so an interrupted or failed conversion never leaves a half artefact.
     """
-    final = Path(cache_root) / model.sha256[:16] / _slug(candidate.prepare_key)
+    version = adapter.version() if runtime_version is None else runtime_version
+    key = measurement_key(model, candidate, version)
+    final = Path(cache_root) / model.sha256[:16] / f"{_slug(candidate.prepare_key)}-{key[:16]}"
     meta_path = final / "prepared.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
@@ -366,7 +449,15 @@ def prepare_cached(
         rel = Path(artifact).resolve().relative_to(tmp.resolve())
         (tmp / "prepared.json").write_text(
             json.dumps(
-                {"artifact": str(rel), "convert_s": convert_s, "candidate": candidate.prepare_key}
+                {
+                    "artifact": str(rel),
+                    "convert_s": convert_s,
+                    "candidate": candidate.prepare_key,
+                    "measurement_key": key,
+                    "runtime_version": version,
+                    "input_shapes": model.input_shapes,
+                    "input_dtypes": model.input_dtypes,
+                }
             )
         )
         try:
