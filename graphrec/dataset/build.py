@@ -29,6 +29,8 @@ __all__ = ["MEASUREMENT_COLUMNS", "build_dataset", "load_dataset"]
 
 #: Result columns kept in ``measurements.parquet`` (store columns not listed are dropped).
 MEASUREMENT_COLUMNS: tuple[str, ...] = (
+    "measurement_key",
+    "input_key",
     "model_sha256",
     "candidate_id",
     "device_id",
@@ -153,7 +155,8 @@ def build_dataset(
     zoo_cols = {"model_id": "model_id", "family": "family", "variant": "variant"}
     for col, key in zoo_cols.items():
         meas[col] = meas["model_sha256"].map(lambda s, k=key: manifests.get(s, {}).get(k))
-    meas = meas.drop_duplicates(["model_sha256", "candidate_id", "device_id", "round"], keep="last")
+    ident = "measurement_key" if "measurement_key" in meas else "model_sha256"
+    meas = meas.drop_duplicates([ident, "candidate_id", "device_id", "round"], keep="last")
     meas = meas.sort_values(["device_id", "family", "model_id", "candidate_id", "round"])
     for c in ("runtime", "backend", "precision", "status", "device_id", "family", "variant"):
         if c in meas:

@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["RecDataset", "family_of", "regret_matrix"]
 
 #: Statuses that say nothing about whether the candidate works (runtime not installed;
-#: outputs not checked because the reference failed).
+#: outputs not checked because the reference failed). ``implausible`` is not among them:
+#: the candidate reported a run that cannot have done the model's work, which is a
+#: failure of that candidate (like ``wrong_output``), so it counts as not deployable.
 _UNMEASURED = {"unavailable", "unverified"}
 
 
@@ -184,7 +186,9 @@ class RecDataset:
                 cid = r["candidate_id"]
                 if candidates is not None and cid not in candidates:
                     continue
-                key = (r["model_sha256"], r["device_id"])
+                # One sample per (file, concrete inputs, device): two batch sizes of one
+                # file are two samples (rows without an input key: one per file).
+                key = (str(r.get("input_key") or r["model_sha256"]), r["device_id"])
                 good = r["status"] == "ok"
                 ok[key][cid].append(int(good))
                 if int(r.get("round") or 0) == 0:  # one exhaustive pass, not the repeats
@@ -226,6 +230,7 @@ class RecDataset:
                     y_dep[j] = np.nan
                 if cold[key][cid]:
                     y_cold[j] = math.log(float(np.median(cold[key][cid])))
+            sha = str(info.get("sha256") or sha)
             name = str(info.get("name") or sha[:12])
             out["sha"].append(sha)
             out["name"].append(name)
@@ -314,7 +319,9 @@ def _read_store(
         return _read_dataset_folder(path)
     try:
         with ResultStore(path, readonly=True) as store:
-            return list(store.iter_rows()), store.models(), store.devices()
+            models = store.models()
+            models.update(store.input_specs())  # by input key too, with the inputs' spec
+            return list(store.iter_rows()), models, store.devices()
     except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
         raise BenchStoreError(path, f"not a readable results store ({exc})") from None
 
