@@ -6,10 +6,10 @@ when used, so ``import graphrec`` is cheap and has no side effects.
 
 from __future__ import annotations
 
+from graphrec._lazy import lazy_attributes
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
-    from typing import Any
-
     from graphrec._core import __version__
     from graphrec.errors import GraphRecError
 
@@ -23,19 +23,14 @@ __all__ = [
 ]
 
 # Public names imported on first access (module-level __getattr__, PEP 562).
-_LAZY = {
-    "__version__": "graphrec._core",
-    "GraphRecError": "graphrec.errors",
-    "recommend": "graphrec.api",
-    "Recommendation": "graphrec.api",
-    "verify": "graphrec.api",
-    "DeviceProfile": "graphrec.device",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'graphrec' has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "__version__": "graphrec._core",
+        "GraphRecError": "graphrec.errors",
+        "recommend": "graphrec.api",
+        "Recommendation": "graphrec.api",
+        "verify": "graphrec.api",
+        "DeviceProfile": "graphrec.device",
+    },
+)

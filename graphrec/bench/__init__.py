@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from graphrec._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from graphrec.bench.harness import run_campaign
@@ -20,19 +22,12 @@ __all__ = ["MeasureConfig", "ResultStore", "Status", "run_campaign"]
 
 
 # Imported on first access (PEP 562), so importing the package (or its _cli) stays cheap.
-_LAZY = {
-    "run_campaign": "graphrec.bench.harness",
-    "MeasureConfig": "graphrec.bench.protocol",
-    "Status": "graphrec.bench.protocol",
-    "ResultStore": "graphrec.bench.store",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "run_campaign": "graphrec.bench.harness",
+        "MeasureConfig": "graphrec.bench.protocol",
+        "Status": "graphrec.bench.protocol",
+        "ResultStore": "graphrec.bench.store",
+    },
+)

@@ -13,7 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from graphrec._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from graphrec.graph.operator_graph import (
@@ -40,23 +42,16 @@ __all__ = [
 
 
 # Imported on first access (PEP 562), so importing the package (or its _cli) stays cheap.
-_LAZY = {
-    "GRAPH_FEATURE_NAMES": "graphrec.graph.operator_graph",
-    "NODE_FEATURE_NAMES": "graphrec.graph.operator_graph",
-    "OperatorGraph": "graphrec.graph.operator_graph",
-    "TensorSpec": "graphrec.graph.operator_graph",
-    "describe": "graphrec.graph.operator_graph",
-    "load": "graphrec.graph.operator_graph",
-    "load_bytes": "graphrec.graph.operator_graph",
-    "resolve_input_shapes": "graphrec.graph.shapes",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "GRAPH_FEATURE_NAMES": "graphrec.graph.operator_graph",
+        "NODE_FEATURE_NAMES": "graphrec.graph.operator_graph",
+        "OperatorGraph": "graphrec.graph.operator_graph",
+        "TensorSpec": "graphrec.graph.operator_graph",
+        "describe": "graphrec.graph.operator_graph",
+        "load": "graphrec.graph.operator_graph",
+        "load_bytes": "graphrec.graph.operator_graph",
+        "resolve_input_shapes": "graphrec.graph.shapes",
+    },
+)

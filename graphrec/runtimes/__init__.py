@@ -6,7 +6,9 @@ on first use, and each adapter imports its runtime library inside its methods.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from graphrec._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from graphrec.runtimes.base import Candidate, ModelSpec, RuntimeAdapter, TorchSource
@@ -24,22 +26,15 @@ __all__ = [
 
 
 # Imported on first access (PEP 562), so importing the package (or its _cli) stays cheap.
-_LAZY = {
-    "Candidate": "graphrec.runtimes.base",
-    "ModelSpec": "graphrec.runtimes.base",
-    "RuntimeAdapter": "graphrec.runtimes.base",
-    "TorchSource": "graphrec.runtimes.base",
-    "adapter_names": "graphrec.runtimes.registry",
-    "available_adapters": "graphrec.runtimes.registry",
-    "get_adapter": "graphrec.runtimes.registry",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "Candidate": "graphrec.runtimes.base",
+        "ModelSpec": "graphrec.runtimes.base",
+        "RuntimeAdapter": "graphrec.runtimes.base",
+        "TorchSource": "graphrec.runtimes.base",
+        "adapter_names": "graphrec.runtimes.registry",
+        "available_adapters": "graphrec.runtimes.registry",
+        "get_adapter": "graphrec.runtimes.registry",
+    },
+)
