@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -136,10 +137,10 @@ def test_outputs_equal_to_the_input_are_rejected(tmp_path: Path) -> None:
     assert compare_outputs(ref, ref, "fp32", inputs=inputs).ok
 
 
-def test_a_real_row_made_faster_than_the_roofline_is_implausible(
-    tmp_path: Path, device: DeviceProfile, fast_config: MeasureConfig
-) -> None:
-    path = make_mlp(tmp_path / "mlp.onnx")
+def _measure_ort(
+    path: Path, tmp_path: Path, device: DeviceProfile, config: MeasureConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One real onnxruntime threads=1 measurement: the returned row and the stored one."""
     with ResultStore(tmp_path / "r.sqlite") as store:
         (row,) = run_campaign(
             [path],
@@ -147,9 +148,18 @@ def test_a_real_row_made_faster_than_the_roofline_is_implausible(
             device=device,
             patterns=[ORT],
             threads=(1,),
-            config=fast_config,
+            config=config,
             cache_dir=tmp_path / "cache",
         )
+        (stored,) = store.rows()
+    return row, stored
+
+
+def test_a_real_row_made_faster_than_the_roofline_is_implausible(
+    tmp_path: Path, device: DeviceProfile, fast_config: MeasureConfig
+) -> None:
+    path = make_mlp(tmp_path / "mlp.onnx")
+    row, _ = _measure_ort(path, tmp_path, device, fast_config)
     assert row["status"] == Status.OK  # a real run is plausible on the real device
     spec = model_spec(path)
     work = model_work(path, dict(zip(spec.input_names, spec.input_shapes, strict=True)))
@@ -167,17 +177,7 @@ def test_end_to_end_run_on_a_profile_claiming_a_slow_machine_is_implausible(
     """The real run is real; the profile claims a 1 kHz core, so it looks far too fast."""
     path = make_mlp(tmp_path / "mlp.onnx")
     slow = dataclasses.replace(device, name="slow", freq_max_mhz=0.001, isa_flags=[])
-    with ResultStore(tmp_path / "r.sqlite") as store:
-        (row,) = run_campaign(
-            [path],
-            store=store,
-            device=slow,
-            patterns=[ORT],
-            threads=(1,),
-            config=fast_config,
-            cache_dir=tmp_path / "cache",
-        )
-        (stored,) = store.rows()
+    row, stored = _measure_ort(path, tmp_path, slow, fast_config)
     assert row["status"] == stored["status"] == Status.IMPLAUSIBLE
     assert stored["p50_ms"] is not None and "plausible_floor_ms" in stored["extra"]
     assert input_key(model_spec(path)) == stored["input_key"]
