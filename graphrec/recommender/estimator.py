@@ -419,9 +419,14 @@ class Recommender(EstimatorParams):
         candidate of the ranking whose regret is known
         (:func:`graphrec.dataset.samples.first_measured`).
         """
-        from graphrec.dataset.samples import first_measured, regret_matrix
+        from graphrec.dataset.samples import regret_matrix
 
         regret = regret_matrix(dataset.log_latency_ms, dataset.deployable)
+        return self._picks(dataset, regret, **kwargs)
+
+    def _picks(self, dataset: RecDataset, regret: np.ndarray, **kwargs: Any) -> np.ndarray:
+        from graphrec.dataset.samples import first_measured
+
         ranked = self.rank(dataset, **kwargs)
         return np.asarray(
             [first_measured(r.order, regret[i]) for i, r in enumerate(ranked)], dtype=np.int64
@@ -440,7 +445,7 @@ class Recommender(EstimatorParams):
         if len(ds) == 0:
             raise ValueError("no sample of the dataset has a candidate that ran")
         regret = regret_matrix(ds.log_latency_ms, ds.deployable)
-        pick = self.picks(ds)
+        pick = self._picks(ds, regret)
         return -float(np.mean(regret[np.arange(len(ds)), pick]))
 
     # ------------------------------------------------------------------ ood
