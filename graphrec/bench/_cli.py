@@ -167,14 +167,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
 
     from graphrec.bench.harness import run_campaign
-    from graphrec.bench.protocol import MeasureConfig
     from graphrec.bench.store import ResultStore
     from graphrec.device import DeviceProfile
 
-    config = MeasureConfig(timeout_s=args.timeout, memory_limit_mb=args.memory_limit)
-    if args.max_time is not None:
-        config.max_time_s = args.max_time
-        config.min_time_s = min(config.min_time_s, args.max_time)
+    config = protocol_config(args, timeout_s=args.timeout, memory_limit_mb=args.memory_limit)
     device = DeviceProfile.detect()
     console = Console(stderr=True)
     runtimes = [r for r in args.runtimes.split(",") if r] if args.runtimes else None
@@ -210,6 +206,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                     patterns=args.candidates,
                     threads=args.threads,
                     repeat=args.repeat,
+                    max_rounds=args.max_rounds,
                     config=config,
                     cache_dir=Path(args.cache_dir) if args.cache_dir else None,
                     resume=args.resume,
@@ -264,6 +261,7 @@ def register(subparsers: Any) -> None:
         "--db",
     )
     p.add_argument("--repeat", type=int, default=1, help="rounds in fresh processes (default 1)")
+    add_protocol_arguments(p)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per measurement")
     p.add_argument("--memory-limit", type=int, default=8192, metavar="MB", help="worker memory cap")
     p.add_argument("--max-time", type=float, default=None, help="max seconds of warm runs")
@@ -300,3 +298,33 @@ def register(subparsers: Any) -> None:
     from graphrec.bench.campaign import register as register_campaign
 
     register_campaign(subparsers)
+
+
+def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
+    """``--max-rounds`` and ``--protocol``, shared by ``bench`` and ``campaign run``."""
+    p.add_argument(
+        "--max-rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="add rounds, up to N, for pairs whose rounds disagree or ran on a busy machine "
+        "(default: --repeat, no added rounds)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("2.0", "1.0"),
+        default="2.0",
+        help="measurement protocol: 2.0 (default: pinned workers, quiet timing, stop on a "
+        "+-2%% confidence interval of the median) or 1.0 (the old one, for comparisons)",
+    )
+
+
+def protocol_config(args: argparse.Namespace, **settings: Any) -> Any:
+    """The :class:`~graphrec.bench.protocol.MeasureConfig` the arguments ask for."""
+    from graphrec.bench.protocol import MeasureConfig
+
+    config = (MeasureConfig.legacy if args.protocol == "1.0" else MeasureConfig)(**settings)
+    if getattr(args, "max_time", None) is not None:
+        config.max_time_s = args.max_time
+        config.min_time_s = min(config.min_time_s, args.max_time)
+    return config

@@ -304,8 +304,8 @@ class _Measurer:
     """Plans candidates once and measures model chunks, skipping fully stored ones."""
 
     def __init__(self, args: argparse.Namespace, store_path: Path) -> None:
+        from graphrec.bench._cli import protocol_config
         from graphrec.bench.harness import plan_candidates
-        from graphrec.bench.protocol import MeasureConfig
         from graphrec.device import DeviceProfile
 
         self.args = args
@@ -317,10 +317,7 @@ class _Measurer:
             self.device, runtimes=self.runtimes, patterns=args.candidates, threads=args.threads
         )
         self.candidates = cands
-        self.config = MeasureConfig(timeout_s=args.timeout)
-        if args.max_time is not None:
-            self.config.max_time_s = args.max_time
-            self.config.min_time_s = min(self.config.min_time_s, args.max_time)
+        self.config = protocol_config(args, timeout_s=args.timeout)
         self.measured: set[str] = set()
 
     def measure(self, plan: list[tuple[Path, int]]) -> int:
@@ -353,6 +350,7 @@ class _Measurer:
                         patterns=self.args.candidates,
                         threads=self.args.threads,
                         repeat=rounds,
+                        max_rounds=max(rounds, self.args.max_rounds or rounds),
                         config=self.config,
                         cache_dir=Path(self.args.cache_dir) if self.args.cache_dir else None,
                         resume=True,
@@ -460,6 +458,8 @@ def _command_line(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 def register(subparsers: Any) -> None:
     """Add ``graphrec campaign run | status | snapshot | stop`` to the CLI."""
+    from graphrec.bench._cli import add_protocol_arguments
+
     p = subparsers.add_parser(
         "campaign",
         help="the measurement campaign: zoo -> every runtime -> store (resumable)",
@@ -488,6 +488,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--batch", type=int, default=11, help="models per harness call")
     run.add_argument("--threads", type=_int_list, default=(1, 2), help="thread counts")
     run.add_argument("--repeat", type=int, default=1, help="rounds in fresh processes")
+    add_protocol_arguments(run)
     run.add_argument(
         "--noise-every",
         type=int,

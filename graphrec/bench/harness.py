@@ -4,7 +4,10 @@
 runtime, reused across models within a round, restarted after a crash), writes each
 result to the store the moment it exists, and skips pairs already stored (resume).
 Rounds (``repeat``) use fresh worker processes and a different interleaved order, so
-process-to-process noise and drift show up as a measured spread.
+process-to-process noise and drift show up as a measured spread; with ``max_rounds``
+the campaign adds rounds, adaptively, for the pairs whose rounds disagree or were timed
+on a busy machine. Workers are pinned to their cores and the parent is kept off them
+(:func:`worker_cores`; the protocol is described in :mod:`graphrec.bench.protocol`).
 
 Example:
     >>> from graphrec.bench import run_campaign, ResultStore       # doctest: +SKIP
@@ -18,7 +21,8 @@ import hashlib
 import os
 import random
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ import numpy as np
 from graphrec.bench.plausibility import ModelWork, classify, model_work
 from graphrec.bench.pool import WorkerFailure, WorkerPool
 from graphrec.bench.protocol import MeasureConfig, Status
-from graphrec.bench.store import HARNESS_VERSION, ResultStore
+from graphrec.bench.store import ResultStore
 from graphrec.device import DeviceProfile
 from graphrec.errors import CandidateSpecError, GraphRecError
 from graphrec.runtimes.base import (
@@ -48,7 +52,55 @@ __all__ = [
     "interleave",
     "plan_candidates",
     "run_campaign",
+    "worker_cores",
 ]
+
+
+def worker_cores(threads: int, allowed: Sequence[int]) -> tuple[int, ...]:
+    """The cores a worker running ``threads`` threads is pinned to.
+
+    The last ``threads`` of the ``allowed`` cores (all of them when there are not more):
+    the first core is left to the harness parent and the system, so a one-thread worker
+    on a two-core machine never shares its core with the parent.
+    """
+    cores = sorted(allowed)
+    if threads >= len(cores):
+        return tuple(cores)
+    return tuple(cores[-max(threads, 1) :])
+
+
+def _set_process_affinity(cores: Sequence[int]) -> None:
+    """Pin every thread of this process (``sched_setaffinity`` is per thread on Linux)."""
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cores)
+        except OSError:  # a thread that ended meanwhile
+            continue
+
+
+@contextmanager
+def _parent_off_worker_cores(enabled: bool) -> Iterator[list[int] | None]:
+    """Move this process to the first allowed core for the campaign; yields the cores
+    workers may use (``None`` when pinning is off or unsupported)."""
+    if not enabled or not hasattr(os, "sched_getaffinity"):
+        yield None
+        return
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except OSError:
+        yield None
+        return
+    if len(allowed) > 1:
+        _set_process_affinity(allowed[:1])
+    try:
+        yield allowed
+    finally:
+        if len(allowed) > 1:
+            _set_process_affinity(allowed)
 
 
 def default_cache_dir() -> Path:
@@ -183,6 +235,11 @@ class _Campaign:
     on_result: Callable[[dict[str, Any]], None] | None
     start_failures: dict[str, WorkerFailure] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    allowed: list[int] | None = None
+
+    def cores(self, threads: int) -> tuple[int, ...] | None:
+        """Cores of a worker at ``threads`` threads (``None``: unpinned)."""
+        return None if self.allowed is None else worker_cores(threads, self.allowed)
 
     def row_base(self, task: Task) -> dict[str, Any]:
         c = task.candidate
@@ -201,7 +258,7 @@ class _Campaign:
             "precision": c.precision,
             "threads": c.threads,
             "options": ",".join(f"{k}={v}" for k, v in c.options),
-            "harness_version": HARNESS_VERSION,
+            "harness_version": self.config.protocol,
         }
 
     def measure(self, pool: WorkerPool, task: Task) -> dict[str, Any]:
@@ -217,7 +274,7 @@ class _Campaign:
             row.update(status=f.status, error=f.message)
             return row
         try:
-            worker = pool.get(rt)
+            worker = pool.get(rt, self.cores(task.candidate.threads))
         except WorkerFailure as exc:
             self.start_failures[rt] = exc
             row.update(status=exc.status, error=exc.message)
@@ -302,6 +359,7 @@ def run_campaign(
     patterns: Sequence[str] | None = None,
     threads: Sequence[int] = (1, 2),
     repeat: int = 1,
+    max_rounds: int | None = None,
     config: MeasureConfig | None = None,
     cache_dir: Path | None = None,
     resume: bool = True,
@@ -322,8 +380,14 @@ def run_campaign(
         runtimes: Adapter names (all installed when ``None``).
         patterns: Candidate-id patterns to keep (see :func:`plan_candidates`).
         threads: Thread counts.
-        repeat: Rounds; each round uses fresh worker processes and another order.
-        config: Timing / timeout / memory settings.
+        repeat: Rounds for every pair; each round uses fresh worker processes and
+            another order.
+        max_rounds: Most rounds of a pair (default ``repeat``: no adaptive rounds).
+            After the ``repeat`` rounds, a pair gets further rounds, one at a time and
+            interleaved with the others, while it has fewer than ``repeat`` clean
+            (``ok`` and not ``busy``) rounds or its clean round medians spread more than
+            ``config.round_spread`` around their median.
+        config: Timing / timeout / memory / pinning settings.
         cache_dir: Conversion, input and reference cache (:func:`default_cache_dir`).
         resume: Skip keys already in the store; when ``False`` they are measured again
             and their rows replaced.
@@ -333,7 +397,8 @@ def run_campaign(
         input_values: Inputs filled with one constant, by name (see
             :func:`graphrec.runtimes.inputs.make_inputs`).
         worker_env: Extra environment for worker processes.
-        on_plan: Called once with the number of pending measurements.
+        on_plan: Called with the number of pending measurements (again, with the
+            number added, before each adaptive round).
         on_start: Called before each measurement.
         on_result: Called with each row right after it was stored.
 
@@ -346,6 +411,9 @@ def run_campaign(
     cache.mkdir(parents=True, exist_ok=True)
     if repeat < 1:
         raise GraphRecError(f"repeat must be >= 1, got {repeat}")
+    rounds_cap = repeat if max_rounds is None else max_rounds
+    if rounds_cap < repeat:
+        raise GraphRecError(f"max_rounds ({rounds_cap}) must be >= repeat ({repeat})")
     specs: list[ModelSpec] = []
     for m in models:
         if isinstance(m, ModelSpec):
@@ -377,16 +445,37 @@ def run_campaign(
         store.add_model(s.sha256, s.name, str(s.onnx_path), s.to_dict())
 
     log_dir = Path(tempfile.gettempdir()) / "graphrec-bench-logs"
-    camp = _Campaign(store, dev, cfg, cache, log_dir, dict(worker_env or {}), not resume, on_result)
+    with _parent_off_worker_cores(cfg.pin_cores) as allowed:
+        camp = _Campaign(
+            store, dev, cfg, cache, log_dir, dict(worker_env or {}), not resume, on_result
+        )
+        camp.allowed = allowed
+        return _run(camp, specs, candidates, repeat, rounds_cap, resume, on_plan, on_start)
+
+
+def _run(
+    camp: _Campaign,
+    specs: list[ModelSpec],
+    candidates: list[Candidate],
+    repeat: int,
+    rounds_cap: int,
+    resume: bool,
+    on_plan: Callable[[int], None] | None,
+    on_start: Callable[[Task], None] | None,
+) -> list[dict[str, Any]]:
+    store, dev, cfg, cache = camp.store, camp.device, camp.config, camp.cache_dir
     # The runtime versions are part of the measurement key, so resume needs them before
     # planning: start round 0's workers now (they run the first round's tasks too). A
     # runtime whose worker cannot start keys its rows with no version; once it starts,
     # its key changes and it is measured.
-    first_pool: WorkerPool | None = WorkerPool(log_dir, cfg.memory_limit_mb, camp.env)
+    first_pool: WorkerPool | None = WorkerPool(
+        camp.log_dir, cfg.memory_limit_mb, camp.env, cfg.worker_nice
+    )
     assert first_pool is not None
     for rt in dict.fromkeys(c.runtime for c in candidates):
+        first = next(c for c in candidates if c.runtime == rt)
         try:
-            worker = first_pool.get(rt)
+            worker = first_pool.get(rt, camp.cores(first.threads))
         except WorkerFailure as exc:
             camp.start_failures[rt] = exc
             continue
@@ -410,13 +499,13 @@ def run_campaign(
     results: list[dict[str, Any]] = []
     references: dict[str, tuple[Path | None, str | None]] = {}
     works: dict[str, ModelWork | None] = {}
-    for tasks in rounds:
-        if not tasks:
-            continue
+
+    def run_round(tasks: list[Task]) -> None:
+        nonlocal first_pool
         if first_pool is not None:
             pool, first_pool = first_pool, None
         else:
-            pool = WorkerPool(log_dir, cfg.memory_limit_mb, camp.env)
+            pool = WorkerPool(camp.log_dir, cfg.memory_limit_mb, camp.env, cfg.worker_nice)
             camp.start_failures.clear()
         try:
             for task in tasks:
@@ -443,10 +532,66 @@ def run_campaign(
                     row["reference_error"] = ref_err
                 if store.insert_result(row, replace=not resume):
                     results.append(row)
-                if on_result is not None:
-                    on_result(row)
+                if camp.on_result is not None:
+                    camp.on_result(row)
         finally:
             pool.close()
-    if first_pool is not None:  # nothing was pending
-        first_pool.close()
+
+    try:
+        for tasks in rounds:
+            if tasks:
+                run_round(tasks)
+        for r in range(repeat, rounds_cap):
+            tasks = _adaptive_round(camp, specs, candidates, repeat, r)
+            if not tasks:
+                break
+            if on_plan is not None:
+                on_plan(len(tasks))
+            run_round(tasks)
+    finally:
+        if first_pool is not None:  # nothing was pending
+            first_pool.close()
     return results
+
+
+def _adaptive_round(
+    camp: _Campaign,
+    specs: Sequence[ModelSpec],
+    candidates: Sequence[Candidate],
+    repeat: int,
+    round_index: int,
+) -> list[Task]:
+    """Tasks of adaptive round ``round_index``: the pairs that are not yet known well.
+
+    A pair is measured again while it has fewer than ``repeat`` clean rounds (``ok``
+    and not ``busy``), or its clean round medians spread more than
+    ``config.round_spread`` around their median. Pairs that never ran (a failure, an
+    unsupported candidate) are not retried. Models are shuffled and candidates
+    interleaved, with the round's seed.
+    """
+    by_pair: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in camp.store.rows(device_id=camp.device.device_id):
+        by_pair.setdefault((str(row["measurement_key"]), str(row["candidate_id"])), []).append(row)
+    order = interleave(candidates, round_index)
+    models = list(specs)
+    random.Random(2000 + round_index).shuffle(models)
+    tasks: list[Task] = []
+    for s in models:
+        for c in order:
+            key = measurement_key(s, c, camp.versions.get(c.runtime))
+            rows = by_pair.get((key, c.candidate_id), [])
+            if any(int(r["round"]) == round_index for r in rows):
+                continue  # (resumed: this round is already there)
+            if not any(r["status"] == Status.OK for r in rows):
+                continue
+            clean = [
+                float(r["p50_ms"])
+                for r in rows
+                if r["status"] == Status.OK and not r.get("busy") and r["p50_ms"] is not None
+            ]
+            if len(clean) >= repeat:
+                med = float(np.median(clean))
+                if med > 0 and max(abs(x - med) for x in clean) <= camp.config.round_spread * med:
+                    continue
+            tasks.append(Task(s, c, round_index, Path()))
+    return tasks

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,8 @@ from graphrec.bench.protocol import Status
 __all__ = ["Worker", "WorkerFailure", "WorkerPool", "rss_mb"]
 
 _POLL_S = 0.02
+#: While the worker times, the parent only wakes to check the deadline.
+_QUIET_POLL_S = 5.0
 _STARTUP_TIMEOUT_S = 180.0
 
 
@@ -78,6 +80,8 @@ class Worker:
     log_path: Path
     memory_limit_mb: int = 0
     env: dict[str, str] = field(default_factory=dict)
+    cores: tuple[int, ...] | None = None
+    nice: int = 0
     version: str | None = None
     import_s: float | None = None
     _proc: subprocess.Popen[bytes] | None = None
@@ -110,6 +114,20 @@ class Worker:
         if self.memory_limit_mb > 0:
             cmd += ["--memory-limit-mb", str(self.memory_limit_mb)]
         self._buf = b""
+        cores, nice = self.cores, self.nice
+
+        def pin() -> None:  # before exec: the runtime's thread pools are born pinned
+            if cores:
+                os.sched_setaffinity(0, cores)
+            if nice:
+                # (a raised priority needs CAP_SYS_NICE). With autogroup scheduling the
+                # new session is its own group, and the group's niceness is what counts
+                # against other sessions; the process's niceness acts within it.
+                with suppress(OSError):
+                    os.nice(nice)
+                with suppress(OSError), open("/proc/self/autogroup", "w") as fh:
+                    fh.write(str(nice))
+
         self._proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
@@ -117,6 +135,7 @@ class Worker:
             stderr=self._log,
             env=env,
             start_new_session=True,
+            preexec_fn=pin if (cores or nice) else None,
         )
         try:
             hello = self._read_line(_STARTUP_TIMEOUT_S, watch_memory=False)[0]
@@ -141,8 +160,10 @@ class Worker:
     def request(self, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """Send one request and wait for its response.
 
-        The response gains ``peak_rss_mb`` (peak resident memory seen while it ran),
-        ``rss_before_mb`` and ``worker_pid``.
+        The response gains ``peak_rss_mb`` (peak resident memory while it ran: the
+        worker's own high-water mark when it reports one, else what the parent's
+        sampling saw), ``rss_before_mb`` and ``worker_pid``. While the worker says it is
+        timing (a ``{"phase": "timing"}`` line), the parent does not sample.
 
         Raises:
             WorkerFailure: timeout, crash (signal or exit) or memory cap; the worker is
@@ -159,7 +180,8 @@ class Worker:
         except (BrokenPipeError, OSError):
             pass  # reported below as a crash
         resp, peak = self._read_line(timeout_s, watch_memory=True)
-        resp["peak_rss_mb"] = peak
+        own = resp.pop("worker_peak_rss_mb", None)
+        resp["peak_rss_mb"] = own if own is not None else peak
         resp["rss_before_mb"] = before
         resp["worker_pid"] = pid
         return resp
@@ -174,18 +196,28 @@ class Worker:
         sel.register(fd, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout_s
         peak: float | None = None
+        quiet = False
         try:
-            while b"\n" not in self._buf:
+            while True:
+                while b"\n" in self._buf:
+                    line, _, rest = self._buf.partition(b"\n")
+                    if not line.startswith(b'{"phase"'):
+                        break
+                    self._buf = rest
+                    quiet = True  # the worker times now: no sampling until it answers
+                if b"\n" in self._buf:
+                    break
                 now = time.monotonic()
                 if now >= deadline:
                     self.kill()
                     raise WorkerFailure(Status.TIMEOUT, f"no answer within {timeout_s:g} s", peak)
-                if sel.select(timeout=min(_POLL_S, deadline - now)):
+                poll = min(_QUIET_POLL_S if quiet else _POLL_S, deadline - now)
+                if sel.select(timeout=poll):
                     chunk = os.read(fd, 1 << 16)
                     if not chunk:
                         raise self._death(peak)
                     self._buf += chunk
-                if watch_memory:
+                if watch_memory and not quiet:
                     cur = rss_mb(proc.pid)
                     if cur is not None:
                         peak = cur if peak is None else max(peak, cur)
@@ -274,17 +306,20 @@ class Worker:
 
 @dataclass
 class WorkerPool:
-    """One lazily started :class:`Worker` per runtime."""
+    """One lazily started :class:`Worker` per runtime and core set."""
 
     log_dir: Path
     memory_limit_mb: int = 0
     env: dict[str, str] = field(default_factory=dict)
-    workers: dict[str, Worker] = field(default_factory=dict)
+    nice: int = 0
+    workers: dict[tuple[str, tuple[int, ...] | None], Worker] = field(default_factory=dict)
     _count: int = 0
 
-    def get(self, runtime: str) -> Worker:
-        """The worker for ``runtime``, started if it is not running."""
-        w = self.workers.get(runtime)
+    def get(self, runtime: str, cores: Sequence[int] | None = None) -> Worker:
+        """The worker for ``runtime`` pinned to ``cores`` (unpinned when ``None``),
+        started if it is not running."""
+        key = (runtime, None if cores is None else tuple(cores))
+        w = self.workers.get(key)
         if w is None or not w.alive:
             self._count += 1
             w = Worker(
@@ -292,8 +327,10 @@ class WorkerPool:
                 self.log_dir / f"worker-{runtime}-{os.getpid()}-{self._count}.log",
                 self.memory_limit_mb,
                 dict(self.env),
+                key[1],
+                self.nice,
             )
-            self.workers[runtime] = w
+            self.workers[key] = w
             w.start()
         return w
 

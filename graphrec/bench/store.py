@@ -11,13 +11,17 @@ runtime version is measured anew. ``input_key`` (file + inputs) groups the rows 
 Each row carries the runtime version and the harness version; device profiles live in
 their own table, keyed by ``device_id``.
 
-Schema versions: 1 keyed rows on ``(model_sha256, candidate_id, device_id, round)``.
-Opening a version-1 store read-write migrates it in place to version 2, in one
-transaction that either keeps every row or leaves the file as it was (the keys of old
-rows are computed from the spec in the ``models`` table: the inputs they were measured
-with, as recorded). A read-only open of a version-1 store is refused with an error
-that says how to migrate (:func:`migrate_copy` migrates a copy and leaves the original
-alone).
+Schema versions: 1 keyed rows on ``(model_sha256, candidate_id, device_id, round)``;
+2 keyed them on the measurement key; 3 added the columns of the measurement protocol of
+harness 2.0 (``ci_rel``: the half-width of the median's 95 % confidence interval
+relative to the median; ``busy``, ``foreign_cpu``, ``steal``, ``load_avg``: the state
+of the machine while the row was timed; ``cores``: the cores the worker was pinned to;
+rows of older versions have them empty). Opening an older store read-write migrates it
+in place to version 3, in one transaction that either keeps every row or leaves the
+file as it was (the keys of version-1 rows are computed from the spec in the ``models``
+table: the inputs they were measured with, as recorded). A read-only open of an older
+store is refused with an error that says how to migrate (:func:`migrate_copy` migrates
+a copy and leaves the original alone).
 
 Example:
     >>> from graphrec.bench.store import ResultStore
@@ -42,9 +46,10 @@ from graphrec.runtimes.base import input_key, measurement_key
 __all__ = ["HARNESS_VERSION", "RESULT_COLUMNS", "SCHEMA_VERSION", "ResultStore", "migrate_copy"]
 
 #: Version of the table layout; version 1 is migrated, any other version is refused.
-SCHEMA_VERSION = 2
-#: Version of the measurement protocol, recorded with every row.
-HARNESS_VERSION = "1.0"
+SCHEMA_VERSION = 3
+#: Version of the default measurement protocol, recorded with every row (rows measured
+#: with :meth:`graphrec.bench.protocol.MeasureConfig.legacy` record "1.0").
+HARNESS_VERSION = "2.0"
 
 #: Result columns (besides the integer id), in table order, with SQL types.
 RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -85,7 +90,15 @@ RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("harness_version", "TEXT"),
     ("created_at", "TEXT"),
     ("extra", "TEXT"),
+    ("ci_rel", "REAL"),
+    ("busy", "INTEGER"),
+    ("foreign_cpu", "REAL"),
+    ("steal", "REAL"),
+    ("load_avg", "REAL"),
+    ("cores", "TEXT"),
 )
+#: Columns added by schema version 3 (appended to version-2 tables by the migration).
+_V3_COLUMNS = RESULT_COLUMNS[-6:]
 _COLS = [c for c, _ in RESULT_COLUMNS]
 
 _V1_UNIQUE = "UNIQUE (model_sha256, candidate_id, device_id, round)"
@@ -154,10 +167,15 @@ class ResultStore:
                 )
                 self._conn.row_factory = sqlite3.Row
                 existing = self._meta("schema_version")
-                if existing is not None and int(existing) == 1:
+                if existing is not None and int(existing) in (1, 2):
+                    why = (
+                        "keys without the input shapes"
+                        if int(existing) == 1
+                        else "no columns for the measurement protocol of harness 2.0"
+                    )
                     raise BenchStoreError(
                         self.path,
-                        "schema version 1 (keys without the input shapes); this graphrec "
+                        f"schema version {existing} ({why}); this graphrec "
                         f"reads {SCHEMA_VERSION}. Migrate it in place by opening it once "
                         "read-write (ResultStore(path), or any 'graphrec bench --store "
                         f"{self.path}' run), or migrate a copy and leave this file alone: "
@@ -178,6 +196,9 @@ class ResultStore:
             existing = self._meta("schema_version")
             if existing is not None and int(existing) == 1:
                 _migrate_v1(self._conn, self.path)  # before WAL: a failure changes nothing
+                existing = str(SCHEMA_VERSION)
+            elif existing is not None and int(existing) == 2:
+                _migrate_v2(self._conn, self.path)
                 existing = str(SCHEMA_VERSION)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -451,6 +472,43 @@ def _migrate_v1(conn: sqlite3.Connection, path: Path) -> None:
         if isinstance(exc, Exception):
             raise BenchStoreError(
                 path, f"migration from schema version 1 failed, file unchanged ({exc})"
+            ) from exc
+        raise
+
+
+def _migrate_v2(conn: sqlite3.Connection, path: Path) -> None:
+    """Migrate a version-2 store to version 3 in one transaction: append the protocol
+    columns (empty for the old rows); every row and key is kept as it is.
+
+    Raises:
+        BenchStoreError: The migration failed (nothing was changed).
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        before = int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        have = {str(r[1]) for r in conn.execute("PRAGMA table_info(results)")}
+        for col, typ in _V3_COLUMNS:
+            if col not in have:
+                conn.execute(f"ALTER TABLE results ADD COLUMN {col} {typ}")
+        after = int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        if after != before:
+            raise BenchStoreError(path, f"migration kept {after} of {before} rows")
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('migrated_from_2', ?)",
+            (json.dumps({"at": _now(), "rows": before}),),
+        )
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, BenchStoreError):
+            raise
+        if isinstance(exc, Exception):
+            raise BenchStoreError(
+                path, f"migration from schema version 2 failed, file unchanged ({exc})"
             ) from exc
         raise
 

@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,8 +83,47 @@ def _load_arrays(path: str | None) -> list[np.ndarray] | None:
         return [data[f"arr_{i}"] for i in range(len(data.files))]
 
 
-def _measure(adapter: Any, req: dict[str, Any]) -> dict[str, Any]:
-    from graphrec.bench.protocol import MeasureConfig, Status, compare_outputs, measure_latency
+def _reset_peak_rss() -> bool:
+    """Reset this process's resident-memory high-water mark (``VmHWM``); Linux >= 4.0."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's resident-memory high-water mark in MiB (``VmHWM``)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _autogroup() -> str | None:
+    """This process's scheduling autogroup and its niceness (``/proc/self/autogroup``)."""
+    try:
+        with open("/proc/self/autogroup") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def _measure(
+    adapter: Any, req: dict[str, Any], notify: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    from graphrec.bench.protocol import (
+        LoadProbe,
+        MeasureConfig,
+        Status,
+        compare_outputs,
+        measure_latency,
+    )
     from graphrec.runtimes.base import Candidate, ModelSpec, UnsupportedModelError, prepare_cached
 
     model = ModelSpec.from_dict(req["model"])
@@ -105,6 +145,8 @@ def _measure(adapter: Any, req: dict[str, Any]) -> dict[str, Any]:
         out["convert_s"] = prepared.convert_s
         out["convert_cached"] = prepared.cached
         stage = Status.LOAD_FAILED
+        gc.collect()
+        hwm = _reset_peak_rss()  # peak memory of this model: load, first run, timed runs
         t0 = time.perf_counter()
         session = adapter.load(prepared.path, model, cand)
         t1 = time.perf_counter()
@@ -125,7 +167,23 @@ def _measure(adapter: Any, req: dict[str, Any]) -> dict[str, Any]:
                 out["status"] = Status.WRONG_OUTPUT
                 out["error"] = agree.reason
         del first
+        if cfg.quiet_timing and notify is not None:
+            notify({"phase": "timing"})  # the parent stops sampling until the answer
+        probe = LoadProbe.start()
         stats = measure_latency(lambda: adapter.run(session, inputs), cfg)
+        load = probe.stop()
+        if hwm:
+            out["worker_peak_rss_mb"] = _peak_rss_mb()
+        out.update(
+            ci_rel=stats.ci_rel,
+            foreign_cpu=load.foreign,
+            steal=load.steal,
+            load_avg=load.load_avg,
+            busy=int(load.busy(cfg)),
+            cores=",".join(str(c) for c in probe.cores),
+            nice=os.getpriority(os.PRIO_PROCESS, 0),
+            autogroup=_autogroup(),
+        )
         out.update(
             n_runs=stats.n_runs,
             p10_ms=stats.p10_ms,
@@ -212,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         op = req.get("op")
         t = time.perf_counter()
         if op == "measure":
-            resp = _measure(adapter, req)
+            resp = _measure(adapter, req, lambda msg: _send(proto, msg))
         elif op == "reference":
             resp = _reference(req)
         else:

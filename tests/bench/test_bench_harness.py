@@ -319,3 +319,74 @@ def test_input_values_reach_the_measured_inputs(
         assert (data["arr_0"] == 0.5).all()
     with pytest.raises(GraphRecError, match="NAME=NUMBER"):
         _values(["sr"])
+
+
+def test_protocol_2_pins_workers_and_records_dispersion(
+    models_dir: Path, tmp_path: Path, device: DeviceProfile, fast_config: MeasureConfig
+) -> None:
+    from graphrec.bench.harness import worker_cores
+
+    allowed = sorted(os.sched_getaffinity(0))
+    rows = _measure_one(models_dir / "mlp_a.onnx", tmp_path, device, fast_config, [ORT])
+    assert os.sched_getaffinity(0) == set(allowed)  # the parent's cores are given back
+    (r,) = rows
+    assert r["status"] == Status.OK and r["harness_version"] == "2.0"
+    assert r["cores"] == ",".join(str(c) for c in worker_cores(1, allowed))
+    if len(allowed) > 1:
+        assert r["cores"] != "0"  # the first core is the parent's
+    assert r["ci_rel"] is not None and r["ci_rel"] >= 0
+    assert r["busy"] in (0, 1) and r["load_avg"] is not None
+    assert r["foreign_cpu"] is None or 0.0 <= r["foreign_cpu"] <= 1.0
+    assert r["peak_rss_mb"] > 10  # the worker's own high-water mark: runtime + model
+    legacy = _measure_one(
+        models_dir / "mlp_a.onnx", tmp_path / "old", device, MeasureConfig.legacy(), [ORT]
+    )
+    assert legacy[0]["harness_version"] == "1.0"
+    assert legacy[0]["cores"] == ",".join(str(c) for c in allowed)  # unpinned
+
+
+def test_worker_cores() -> None:
+    from graphrec.bench.harness import worker_cores
+
+    assert worker_cores(1, [0, 1]) == (1,)
+    assert worker_cores(2, [0, 1]) == (0, 1)
+    assert worker_cores(4, [3, 1]) == (1, 3)
+    assert worker_cores(2, [0, 1, 2, 3]) == (2, 3)
+
+
+def test_adaptive_rounds_until_rounds_agree(
+    models_dir: Path, tmp_path: Path, device: DeviceProfile, fast_config: MeasureConfig
+) -> None:
+    def rounds_per_pair(store: ResultStore) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for r in store.rows():
+            k = (str(r["model_name"]), str(r["candidate_id"]))
+            out[k] = out.get(k, 0) + 1
+        return out
+
+    model = models_dir / "mlp_b.onnx"
+    # no spread is ever tight enough: every pair gets all its rounds
+    strict = MeasureConfig(**{**fast_config.to_dict(), "round_spread": 0.0})
+    with ResultStore(tmp_path / "strict.sqlite") as store:
+        kw: dict[str, Any] = dict(
+            store=store, device=device, patterns=[ORT, ORT_BASIC], threads=(1,), repeat=2
+        )
+        run_campaign([model], max_rounds=4, config=strict, cache_dir=tmp_path / "c", **kw)
+        assert set(rounds_per_pair(store).values()) == {4}
+        assert {int(r["round"]) for r in store.rows()} == {0, 1, 2, 3}
+        # resumed: nothing left to add
+        assert (
+            run_campaign([model], max_rounds=4, config=strict, cache_dir=tmp_path / "c", **kw) == []
+        )
+    # any spread is fine: only busy rows (timed while the machine was busy) get more rounds
+    lax = MeasureConfig(**{**fast_config.to_dict(), "round_spread": 100.0})
+    with ResultStore(tmp_path / "lax.sqlite") as store:
+        kw["store"] = store
+        run_campaign([model], max_rounds=4, config=lax, cache_dir=tmp_path / "c", **kw)
+        rows = store.rows()
+        per_pair = rounds_per_pair(store)
+        for (_, cand), n in per_pair.items():
+            busy = sum(1 for r in rows if r["candidate_id"] == cand and r["busy"])
+            assert 2 <= n <= 4 and (n == 2 or busy > 0)
+    with pytest.raises(GraphRecError, match="max_rounds"):
+        run_campaign([model], max_rounds=1, config=lax, **kw)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,89 @@ def test_compare_failures(outputs: list[np.ndarray], reason: str) -> None:
 
 def test_tolerances_are_ordered() -> None:
     assert tolerance_for("fp32")[0] < tolerance_for("fp16")[0] < tolerance_for("int8")[0]
+
+
+class _FakeClock:
+    """A clock whose runs take the durations of ``draw()`` (seconds); it is read once
+    at the start, then before and after each run."""
+
+    def __init__(self, draw: Any) -> None:
+        self.t = 0.0
+        self.draw = draw
+        self.ticks = 0
+
+    def __call__(self) -> float:
+        self.ticks += 1
+        if self.ticks % 2 == 1 and self.ticks > 1:  # read after a run: it took draw()
+            self.t += self.draw()
+        return self.t
+
+
+def test_median_ci_is_distribution_free_and_narrows() -> None:
+    from graphrec.bench.protocol import median_ci
+
+    assert median_ci([1.0, 2.0, 3.0]) is None  # too few for a 95 % interval
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (20, 200, 2000):
+        x = rng.lognormal(0.0, 0.3, size=n)  # skewed, like latencies
+        lo, hi = median_ci(x)  # type: ignore[misc]
+        assert lo <= float(np.median(x)) <= hi
+        widths.append(hi - lo)
+    assert widths[0] > widths[1] > widths[2]
+    # coverage: the true median (1.0) falls in ~95 % of intervals
+    hits = 0
+    for _ in range(400):
+        lo, hi = median_ci(rng.lognormal(0.0, 0.3, size=60))  # type: ignore[misc]
+        hits += lo <= 1.0 <= hi
+    assert 0.90 <= hits / 400 <= 0.99
+
+
+def test_ci_stop_runs_longer_on_noisy_runs() -> None:
+    rng = np.random.default_rng(1)
+    cfg = MeasureConfig(warmup_runs=0, min_runs=10, min_time_s=0.0, max_time_s=1e9, max_runs=10**5)
+    quiet = measure_latency(lambda: None, cfg, clock=_FakeClock(lambda: 1e-3))
+    noisy = measure_latency(
+        lambda: None, cfg, clock=_FakeClock(lambda: 1e-3 * rng.lognormal(0.0, 0.5))
+    )
+    assert quiet.ci_rel is not None and quiet.ci_rel <= 0.02
+    assert noisy.ci_rel is not None and noisy.ci_rel <= 0.02  # it kept going until tight
+    assert noisy.n_runs > 5 * quiet.n_runs
+
+
+def test_ci_stop_gives_up_at_the_time_cap() -> None:
+    rng = np.random.default_rng(2)
+    cfg = MeasureConfig(warmup_runs=0, min_runs=10, min_time_s=0.0, max_time_s=0.2)
+    stats = measure_latency(
+        lambda: None, cfg, clock=_FakeClock(lambda: 1e-2 * rng.lognormal(0.0, 1.0))
+    )
+    assert stats.total_s <= 0.2 + 1.0 and stats.ci_rel is not None and stats.ci_rel > 0.02
+
+
+def test_legacy_protocol_and_its_name() -> None:
+    assert MeasureConfig().protocol == "2.0"
+    old = MeasureConfig.legacy()
+    assert old.protocol == "1.0" and not old.pin_cores and not old.quiet_timing
+    assert MeasureConfig(pin_cores=False).protocol == "custom"
+    # the legacy loop stops on a stable running median, not on the interval
+    rng = np.random.default_rng(3)
+    stats = measure_latency(
+        lambda: None,
+        MeasureConfig.legacy(warmup_runs=0, min_time_s=0.0, max_time_s=1e9),
+        clock=_FakeClock(lambda: 1e-3 * rng.lognormal(0.0, 0.5)),
+    )
+    assert stats.n_runs < 200
+
+
+def test_machine_load_busy_thresholds() -> None:
+    from graphrec.bench.protocol import LoadProbe, MachineLoad
+
+    cfg = MeasureConfig()
+    assert not MachineLoad(0.02, 0.0, 1.0).busy(cfg)
+    assert MachineLoad(0.3, 0.0, 1.0).busy(cfg)
+    assert MachineLoad(0.0, 0.2, 1.0).busy(cfg)
+    assert not MachineLoad(None, None, None).busy(cfg)
+    probe = LoadProbe.start()
+    sum(i * i for i in range(200_000))  # this process's own work is not foreign
+    load = probe.stop()
+    assert load.foreign is None or 0.0 <= load.foreign <= 1.0

@@ -188,7 +188,7 @@ def test_v1_store_migrates_in_place_keeping_every_row(tmp_path: Path) -> None:
         )
     }
     with ResultStore(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         rows = store.rows()
         assert len(rows) == n == len(before)
         assert {
@@ -237,3 +237,35 @@ def test_failed_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
         .fetchone()[0]
         == "1"
     )
+
+
+def _make_v2(db: Path, n: int = 5) -> None:
+    """A version-2 store as harness 1.0 wrote it: v2 columns only."""
+    with ResultStore(db) as store:
+        for i in range(n):
+            store.insert_result(_row(i, round=i % 2))
+    con = sqlite3.connect(db)
+    for col in ("ci_rel", "busy", "foreign_cpu", "steal", "load_avg", "cores"):
+        con.execute(f"ALTER TABLE results DROP COLUMN {col}")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+
+def test_v2_store_migrates_to_v3_keeping_rows_and_keys(tmp_path: Path) -> None:
+    db = tmp_path / "v2.sqlite"
+    _make_v2(db)
+    before = sqlite3.connect(db).execute("SELECT * FROM results ORDER BY id").fetchall()
+    with pytest.raises(BenchStoreError, match="schema version 2"):
+        ResultStore(db, readonly=True)
+    with ResultStore(db) as store:
+        assert store.schema_version == 3
+        rows = store.rows()
+        assert len(rows) == len(before) == 5
+        for old, new in zip(before, rows, strict=True):
+            assert tuple(new.values())[: len(old)] == tuple(old)  # every old value kept
+            assert new["busy"] is None and new["ci_rel"] is None
+        assert store.insert_result(_row(9, busy=1, ci_rel=0.01, cores="1"))
+        assert store.rows(model_sha256="sha9")[0]["busy"] == 1
+    with ResultStore(db, readonly=True) as store:  # migrated: readable read-only now
+        assert store.count() == 6
