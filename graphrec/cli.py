@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.mining._cli",
     "graphrec.dataset._cli",
     "graphrec.recommender._cli",
+    "graphrec.serving._cli",
 )
 
 #: Every command: the module that registers it and its one-line help (``--help``).
@@ -59,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rank deployment choices for an ONNX model on a device",
     ),
     "train": ("graphrec.recommender._cli", "train the recommender from results stores"),
+    "schedule": (
+        "graphrec.serving._cli",
+        "schedule inference tasks across unequal servers (simulated or on Ray)",
+    ),
 }
 
 
