@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.dataset._cli",
     "graphrec.recommender._cli",
     "graphrec.serving._cli",
+    "graphrec.parallel._cli",
 )
 
 #: Every command: the module that registers it and its one-line help (``--help``).
@@ -63,6 +64,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": (
         "graphrec.serving._cli",
         "schedule inference tasks across unequal servers (simulated or on Ray)",
+    ),
+    "plan": (
+        "graphrec.parallel._cli",
+        "plan distributed training: data parallel, pipeline or both",
     ),
 }
 

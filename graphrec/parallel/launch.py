@@ -13,7 +13,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from graphrec.errors import GraphRecError
 
@@ -32,7 +32,12 @@ def free_port() -> int:
 
 
 def launch_local(
-    argv: Sequence[str], world: int, *, timeout_s: float = 600.0, nice: int = 0
+    argv: Sequence[str],
+    world: int,
+    *,
+    timeout_s: float = 600.0,
+    nice: int = 0,
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Run ``python ARGV...`` as ``world`` ranks on this machine; return each rank's stdout.
 
@@ -41,6 +46,7 @@ def launch_local(
         world: Number of ranks (>= 1).
         timeout_s: Wall-clock limit for the whole run.
         nice: Niceness added to every rank (``os.nice``), e.g. 19 on a shared machine.
+        env: Extra environment variables for every rank.
 
     Raises:
         LaunchError: A rank exited with a non-zero status or the run timed out.
@@ -52,6 +58,7 @@ def launch_local(
     for rank in range(world):
         env = {
             **os.environ,
+            **dict(env or {}),
             "RANK": str(rank),
             "LOCAL_RANK": str(rank),
             "WORLD_SIZE": str(world),

@@ -1,0 +1,258 @@
+"""Run a plan on a real engine: an emitted ``torch.distributed`` launch script.
+
+:func:`emit_script` writes a standalone program for ``torchrun --nproc-per-node N``:
+
+* one stage (data parallel): ``DistributedDataParallel`` over the replicas, the
+  micro-batches accumulated under ``no_sync`` except the last;
+* several stages: the torch module split with ``torch.distributed.pipelining.pipeline``
+  before each stage's first layer, one ``PipelineStage`` per rank, driven by
+  ``ScheduleGPipe`` or ``Schedule1F1B``; with replicas (DP x PP) each stage's gradients
+  are all-reduced over its replicas after the schedule, in one flat tensor.
+
+Rank ``r`` serves stage ``r // dp``, replica ``r % dp``. The program trains for
+``GRAPHREC_STEPS`` steps after ``GRAPHREC_WARMUP`` warm-up steps (environment, defaults
+10 and 3) and rank 0 prints one JSON line: the median over steps of the slowest rank's
+step time, and every step's time.
+
+:func:`run_plan` emits the script to a temporary folder and runs it as local gloo ranks
+with :func:`graphrec.parallel.launch.launch_local`.
+
+Example:
+    >>> emit_script(plan, "train_plan.py")  # doctest: +SKIP
+    >>> run_plan(plan, steps=10).step_ms  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphrec.parallel.planner import Plan
+from graphrec.parallel.profile import PlanInputError
+
+__all__ = ["RunResult", "emit_script", "run_plan"]
+
+_TEMPLATE = '''\
+"""Distributed training plan emitted by `graphrec plan`.
+
+Model: {name} ({model})
+Strategy: {kind}: {stages} stage(s) x {dp} replica(s), {micro} micro-batch(es),
+schedule {schedule}; batch {batch}; optimizer {optimizer}.
+Predicted step time: {step_ms:.2f} ms ({time_source} layer times).
+
+Run:  torchrun --nproc-per-node {world} {filename}
+(gloo on CPU; set GRAPHREC_STEPS / GRAPHREC_WARMUP / GRAPHREC_THREADS to change the run.)
+"""
+
+import contextlib
+import json
+import os
+import statistics
+import time
+
+import torch
+import torch.distributed as dist
+
+PLAN = json.loads(r"""{plan_json}""")
+
+
+def loss_fn(output, target):
+    return (output.float() - target).pow(2).mean()
+
+
+def make_optimizer(params):
+    if PLAN["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=1e-4)
+    return torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+
+
+def main():
+    from graphrec.parallel.profile import load_profile, split_module
+
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    n_stages, dp, micro = len(PLAN["stage_starts"]), PLAN["dp"], PLAN["micro_batches"]
+    if world != n_stages * dp:
+        raise SystemExit(f"this plan needs {{n_stages * dp}} ranks, got {{world}}")
+    torch.set_num_threads(int(os.environ.get("GRAPHREC_THREADS", "1")))
+    stage, replica = divmod(rank, dp)
+    # Every rank creates every group, in the same order.
+    pp_groups = [dist.new_group([s * dp + r for s in range(n_stages)]) for r in range(dp)]
+    dp_groups = [dist.new_group([s * dp + r for r in range(dp)]) for s in range(n_stages)]
+    profile = load_profile(PLAN["model"], max_layers=PLAN["max_layers"])
+    local = PLAN["batch"] // dp
+    torch.manual_seed(0)
+    module = profile.torch_factory().train()
+    inputs = profile.example_inputs(local)
+    with torch.no_grad():
+        target = torch.zeros_like(module(*inputs).float())
+    if n_stages == 1:
+        model = module
+        if dp > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(module, process_group=dp_groups[0])
+        opt = make_optimizer(model.parameters())
+        chunks = [torch.chunk(t, micro) for t in inputs]
+        targets = torch.chunk(target, micro)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            for i in range(micro):
+                last = i == micro - 1
+                sync = contextlib.nullcontext() if dp == 1 or last else model.no_sync()
+                with sync:
+                    out = model(*[c[i] for c in chunks])
+                    (loss_fn(out, targets[i]) / micro).backward()
+            opt.step()
+
+    else:
+        from torch.distributed.pipelining import Schedule1F1B, ScheduleGPipe
+
+        example = tuple(torch.chunk(t, micro)[0] for t in inputs)
+        pipe = split_module(profile, module, example, PLAN["stage_starts"][1:])
+        group = pp_groups[replica]
+        pstage = pipe.build_stage(stage, torch.device("cpu"), group=group)
+        schedule_cls = Schedule1F1B if PLAN["schedule"] == "1f1b" else ScheduleGPipe
+        schedule = schedule_cls(pstage, micro, loss_fn=loss_fn)
+        params = list(pstage.submod.parameters())
+        opt = make_optimizer(params)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            if stage == 0:
+                schedule.step(*inputs)
+            elif stage == n_stages - 1:
+                schedule.step(target=target)
+            else:
+                schedule.step()
+            if dp > 1:
+                grads = [p.grad for p in params if p.grad is not None]
+                flat = torch.cat([g.reshape(-1) for g in grads])
+                dist.all_reduce(flat, group=dp_groups[stage])
+                flat /= dp
+                offset = 0
+                for g in grads:
+                    g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                    offset += g.numel()
+            opt.step()
+
+    steps = int(os.environ.get("GRAPHREC_STEPS", "10"))
+    for _ in range(int(os.environ.get("GRAPHREC_WARMUP", "3"))):
+        step()
+    dist.barrier()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    slowest = torch.tensor(times, dtype=torch.float64)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    if rank == 0:
+        per_step = [float(t) for t in slowest]
+        print(json.dumps({{"step_ms": statistics.median(per_step), "steps_ms": per_step}}))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _check_runnable(plan: Plan) -> None:
+    if plan.profile.torch_factory is None:
+        raise PlanInputError(
+            f"{plan.model}: cannot emit a run without the torch module; give a zoo model "
+            "(zoo:FAMILY:SEED) or an ONNX file with a model.torch.json sidecar"
+        )
+
+
+def emit_script(plan: Plan, path: str | os.PathLike[str]) -> Path:
+    """Write the plan as a ``torchrun`` program (see the module docstring).
+
+    Raises:
+        PlanInputError: The plan's model has no torch source.
+    """
+    _check_runnable(plan)
+    p = Path(path)
+    d = plan.to_dict()
+    model = plan.model
+    if not model.startswith("zoo:"):
+        model = str(Path(model).resolve())
+    d["model"] = model
+    text = _TEMPLATE.format(
+        name=d["name"],
+        model=model,
+        kind=d["strategy"],
+        stages=d["pipeline_stages"],
+        dp=d["dp"],
+        micro=d["micro_batches"],
+        schedule=d["schedule"] or "-",
+        batch=d["batch"],
+        optimizer=d["optimizer"],
+        step_ms=d["step_time_ms"],
+        time_source=d["time_source"],
+        world=d["pipeline_stages"] * d["dp"],
+        filename=p.name,
+        plan_json=json.dumps(d, indent=1),
+    )
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A measured run of a plan.
+
+    Attributes:
+        step_ms: Median over steps of the slowest rank's step time.
+        steps_ms: Every timed step (slowest rank).
+        world: Ranks used.
+    """
+
+    step_ms: float
+    steps_ms: tuple[float, ...]
+    world: int
+
+
+def run_plan(
+    plan: Plan,
+    *,
+    steps: int = 10,
+    warmup: int = 3,
+    threads: int = 1,
+    nice: int = 0,
+    timeout_s: float = 600.0,
+) -> RunResult:
+    """Emit the plan and run it as local gloo ranks; return the measured step time.
+
+    Args:
+        plan: The plan (its model needs a torch source).
+        steps: Timed steps.
+        warmup: Untimed steps first.
+        threads: torch threads per rank.
+        nice: Niceness of the ranks.
+        timeout_s: Limit for the whole run.
+
+    Raises:
+        PlanInputError: No torch source.
+        LaunchError: A rank failed.
+    """
+    from graphrec.parallel.launch import launch_local
+
+    world = plan.strategy.num_stages * plan.strategy.dp
+    with tempfile.TemporaryDirectory(prefix="graphrec-plan-run-") as tmp:
+        script = emit_script(plan, Path(tmp) / "train_plan.py")
+        env = {
+            "GRAPHREC_STEPS": str(steps),
+            "GRAPHREC_WARMUP": str(warmup),
+            "GRAPHREC_THREADS": str(threads),
+        }
+        outs = launch_local([str(script)], world, timeout_s=timeout_s, nice=nice, env=env)
+    data: dict[str, Any] = json.loads(outs[0].strip().splitlines()[-1])
+    return RunResult(float(data["step_ms"]), tuple(map(float, data["steps_ms"])), world)
