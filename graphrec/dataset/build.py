@@ -3,10 +3,13 @@
 The dataset is three files in one folder:
 
 ``measurements.parquet``
-    One row per stored harness result (every round), the columns of
+    One row per stored harness result (every round, every protocol), the columns of
     :data:`MEASUREMENT_COLUMNS`, joined to the model's zoo identity (``model_id``,
     ``family``, ``variant``) so each row can be traced to a model that
-    ``graphrec zoo`` regenerates bit-identically from its seed.
+    ``graphrec zoo`` regenerates bit-identically from its seed. The boolean ``label``
+    column says which rows make a pair's training label: where a (model and inputs,
+    candidate, device) pair has clean rows of harness 2.0 (``ok``, not ``busy``), only
+    those; elsewhere every row (the older protocol's, and busy ones).
 ``models.parquet``
     One row per model: sha256, zoo id, family, variant, seed, sampled parameters (JSON),
     parameter count, graph hash, input shapes, file size, export versions.
@@ -25,7 +28,7 @@ from typing import Any
 
 from graphrec.errors import DatasetError
 
-__all__ = ["MEASUREMENT_COLUMNS", "build_dataset", "load_dataset"]
+__all__ = ["MEASUREMENT_COLUMNS", "build_dataset", "label_rows", "load_dataset"]
 
 #: Result columns kept in ``measurements.parquet`` (store columns not listed are dropped).
 MEASUREMENT_COLUMNS: tuple[str, ...] = (
@@ -59,6 +62,11 @@ MEASUREMENT_COLUMNS: tuple[str, ...] = (
     "wall_s",
     "harness_version",
     "created_at",
+    "ci_rel",
+    "busy",
+    "foreign_cpu",
+    "steal",
+    "cores",
 )
 
 MODEL_COLUMNS: tuple[str, ...] = (
@@ -114,6 +122,16 @@ def _store_rows(store: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return rows, devices
 
 
+def label_rows(meas: Any, ident: str = "measurement_key") -> Any:
+    """Which rows make each pair's label (see the module doc), as a boolean Series."""
+    busy = meas["busy"].fillna(0).astype(int) if "busy" in meas else 0
+    new = meas["harness_version"].astype(str) >= "2.0"
+    clean_new = new & (meas["status"].astype(str) == "ok") & meas["p50_ms"].notna() & (busy == 0)
+    pair = [meas[ident], meas["candidate_id"].astype(str), meas["device_id"].astype(str)]
+    has_clean_new = clean_new.groupby(pair).transform("any")
+    return (~has_clean_new) | clean_new
+
+
 def build_dataset(
     stores: Sequence[str | Path],
     zoo_dirs: Sequence[str | Path],
@@ -156,8 +174,17 @@ def build_dataset(
     for col, key in zoo_cols.items():
         meas[col] = meas["model_sha256"].map(lambda s, k=key: manifests.get(s, {}).get(k))
     ident = "measurement_key" if "measurement_key" in meas else "model_sha256"
-    meas = meas.drop_duplicates([ident, "candidate_id", "device_id", "round"], keep="last")
-    meas = meas.sort_values(["device_id", "family", "model_id", "candidate_id", "round"])
+    if "harness_version" not in meas:
+        meas["harness_version"] = None
+    meas["harness_version"] = meas["harness_version"].fillna("1.0").astype(str)
+    # (round numbers restart in every store: one protocol's round 0 is not another's)
+    meas = meas.drop_duplicates(
+        [ident, "candidate_id", "device_id", "round", "harness_version"], keep="last"
+    )
+    meas["label"] = label_rows(meas, ident)
+    meas = meas.sort_values(
+        ["device_id", "family", "model_id", "candidate_id", "harness_version", "round"]
+    )
     for c in ("runtime", "backend", "precision", "status", "device_id", "family", "variant"):
         if c in meas:
             meas[c] = meas[c].astype("category")

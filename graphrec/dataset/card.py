@@ -23,8 +23,14 @@ from typing import Any
 __all__ = ["card_figures", "fragmentation_svg", "render_card"]
 
 
+def _label_rows(meas: Any) -> Any:
+    """The rows that make the labels (all of them in datasets without a ``label`` column)."""
+    return meas[meas["label"].astype(bool)] if "label" in meas.columns else meas
+
+
 def _setting_latency(meas: Any) -> Any:
     """Per (setting, runtime): best ok median latency (rounds merged by median)."""
+    meas = _label_rows(meas)
     ok = meas[(meas["status"] == "ok") & meas["p50_ms"].notna()]
     per_cand = (
         ok.groupby(
@@ -89,33 +95,45 @@ def card_figures(meas: Any) -> dict[str, Any]:
         ]
         for r, g in failed.groupby("runtime", observed=True)
     }
-    # Noise across rounds (separate processes).
-    ok = meas[(meas["status"] == "ok") & meas["p50_ms"].notna()]
-    rounds = ok.groupby(["model_sha256", "candidate_id", "device_id"], observed=True)["p50_ms"]
-    stats = rounds.agg(["count", "mean", "std", "min", "max"])
-    multi = stats[stats["count"] >= 3]
-    cv = (multi["std"] / multi["mean"]).reset_index()
-    if "threads" in meas.columns and len(cv):
-        thr = ok.drop_duplicates(["model_sha256", "candidate_id", "device_id"]).set_index(
-            ["model_sha256", "candidate_id", "device_id"]
-        )["threads"]
-        cv["threads"] = [
-            thr.get((m, c, d))
-            for m, c, d in zip(cv["model_sha256"], cv["candidate_id"], cv["device_id"], strict=True)
-        ]
-        by_threads = {
-            str(int(t)): {"series": len(g), "median_cv": float(g[0].median())}
-            for t, g in cv.dropna(subset=["threads"]).groupby("threads")
+    # Noise across rounds (separate processes), per protocol and thread count.
+    ok = meas[(meas["status"] == "ok") & meas["p50_ms"].notna()].copy()
+    if "harness_version" not in ok.columns:
+        ok["harness_version"] = "1.0"
+    ok["harness_version"] = ok["harness_version"].fillna("1.0").astype(str)
+    pair = ["model_sha256", "candidate_id", "device_id", "harness_version"]
+    if "input_key" in ok.columns:
+        ok["input_key"] = ok["input_key"].fillna(ok["model_sha256"])
+        pair = ["input_key", *pair[1:]]
+    grouped = ok.groupby(pair, observed=True)["p50_ms"]
+    ok["pair_n"] = grouped.transform("count")
+    ok["pair_median"] = grouped.transform("median")
+    rep = ok[ok["pair_n"] >= 3]
+    stats = rep.groupby(pair, observed=True)["p50_ms"].agg(["mean", "std", "min", "max"])
+    cvs = stats["std"] / stats["mean"]
+
+    def noise_of(frame: Any) -> dict[str, Any]:
+        st = frame.groupby(pair, observed=True)["p50_ms"].agg(["mean", "std"])
+        within = (frame["p50_ms"] - frame["pair_median"]).abs() <= 0.10 * frame["pair_median"]
+        out_n: dict[str, Any] = {
+            "series": len(st),
+            "median_cv": float((st["std"] / st["mean"]).median()),
+            "within_10pct": round(float(within.mean()), 4),
         }
-    else:
-        by_threads = {}
+        if "busy" in frame.columns and frame["busy"].notna().any():
+            out_n["busy_share"] = round(float(frame["busy"].fillna(0).astype(bool).mean()), 4)
+        return out_n
+
+    by_threads: dict[str, Any] = {}
+    if "threads" in rep.columns and len(rep):
+        for (hv, t), g in rep.groupby(["harness_version", "threads"], observed=True):
+            by_threads[f"harness {hv}, threads={int(t)}"] = noise_of(g)
     out["noise"] = {
         "by_threads": by_threads,
-        "series": len(multi),
-        "median_cv": float((multi["std"] / multi["mean"]).median()) if len(multi) else None,
-        "p90_cv": float((multi["std"] / multi["mean"]).quantile(0.9)) if len(multi) else None,
-        "median_max_over_min": float((multi["max"] / multi["min"]).median())
-        if len(multi)
+        "series": len(stats),
+        "median_cv": float(cvs.median()) if len(stats) else None,
+        "p90_cv": float(cvs.quantile(0.9)) if len(stats) else None,
+        "median_max_over_min": float((stats["max"] / stats["min"]).median())
+        if len(stats)
         else None,
     }
     # Fragmentation.

@@ -282,6 +282,8 @@ def _read_dataset_folder(
         meas, models_df, meta = load_dataset(path)
     except DatasetError as exc:
         raise BenchStoreError(path, str(exc)) from None
+    if "label" in meas.columns:  # rows superseded by clean rows of a newer protocol
+        meas = meas[meas["label"].astype(bool)]
     cols = [
         "model_sha256",
         "candidate_id",

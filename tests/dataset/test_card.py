@@ -26,8 +26,13 @@ def _figures() -> dict[str, Any]:
             "p90_cv": 0.2,
             "median_max_over_min": 1.234,
             "by_threads": {
-                "2": {"series": 1, "median_cv": 0.3},
-                "1": {"series": 2, "median_cv": 0.01},
+                "harness 2.0, threads=2": {
+                    "series": 1,
+                    "median_cv": 0.3,
+                    "within_10pct": 0.5,
+                    "busy_share": 0.25,
+                },
+                "harness 1.0, threads=1": {"series": 2, "median_cv": 0.01, "within_10pct": 1.0},
             },
         },
         "fragmentation": {
@@ -68,10 +73,11 @@ def test_card_markdown() -> None:
         "| mnn | crashed | 2 | a/b |" in lines and "| mnn | crashed | 1 | (no message) |" in lines
     )
     assert (
-        "3 (model, candidate) series with ≥ 3 rounds: median CV of the per-round medians 5.0 %, "
-        "p90 20.0 %; median max/min 1.23x (threads=1: 2 series, median CV 1.0 %, "
-        "threads=2: 1 series, median CV 30.0 %)." in lines
+        "3 (model, candidate, protocol) series with ≥ 3 rounds: median CV of the per-round "
+        "medians 5.0 %, p90 20.0 %; median max/min 1.23x." in lines
     )
+    assert "| harness 1.0, threads=1 | 2 | 100.0 % | 1.0 % | not recorded |" in lines
+    assert "| harness 2.0, threads=2 | 1 | 50.0 % | 30.0 % | 25.0 % |" in lines
     assert "| | settings | mnn | tract |" in lines and "|---|---|---|---|" in lines
     assert "| all | 5 | 40.0 % | 60.0 % |" in lines
     assert "| all, every runtime attempted | 4 | 50.0 % | 50.0 % |" in lines

@@ -113,8 +113,10 @@ def test_build_and_figures(tmp_path: Path) -> None:
     assert fig["noise"]["series"] == 2
     assert fig["noise"]["median_cv"] == pytest.approx(0.1 / 1.1, rel=1e-6)
     # One series per thread count (threads=1 at 2.0 x ..., threads=2 at 1.2 x ...).
-    assert set(fig["noise"]["by_threads"]) == {"1", "2"}
-    assert fig["noise"]["by_threads"]["1"]["series"] == 1
+    by_threads = fig["noise"]["by_threads"]
+    assert set(by_threads) == {"harness 2.0, threads=1", "harness 2.0, threads=2"}
+    assert by_threads["harness 2.0, threads=1"]["series"] == 1
+    assert by_threads["harness 2.0, threads=1"]["within_10pct"] == 1.0  # 1, 1.1, 1.2 x median 1.1
     assert fig["status_by_runtime"]["ncnn"] == {"load_failed": 6}
     assert fig["top_errors"]["ncnn"][0]["reason"] == "RuntimeError: no kernel for op X"
     md = render_card(fig, meta)
@@ -191,3 +193,30 @@ def test_dataset_folder_reads_like_its_store(tmp_path: Path) -> None:
     assert models["a" * 64]["path"] == "resnet-s0.onnx"
     assert devices == sdevices
     assert _read_store(tmp_path / "ds")[0] == rows
+
+
+def test_clean_rows_of_the_new_protocol_make_the_label() -> None:
+    import pandas as pd
+
+    from graphrec.dataset.build import label_rows
+
+    meas = pd.DataFrame(
+        [
+            # pair a: two old rows, one clean 2.0 row, one busy 2.0 row
+            ("a", "c", "d", "1.0", "ok", 1.0, None),
+            ("a", "c", "d", "1.0", "ok", 1.5, None),
+            ("a", "c", "d", "2.0", "ok", 1.1, 0),
+            ("a", "c", "d", "2.0", "ok", 2.0, 1),
+            # pair b: only a busy 2.0 row beside the old one: both count
+            ("b", "c", "d", "1.0", "ok", 1.0, None),
+            ("b", "c", "d", "2.0", "ok", 1.2, 1),
+            # pair c: the 2.0 row failed: the old row still counts
+            ("c", "c", "d", "1.0", "ok", 1.0, None),
+            ("c", "c", "d", "2.0", "crashed", None, 0),
+        ],
+        columns=[
+            "measurement_key", "candidate_id", "device_id", "harness_version", "status",
+            "p50_ms", "busy",
+        ],
+    )  # fmt: skip
+    assert label_rows(meas).tolist() == [False, False, True, False, True, True, True, True]
