@@ -236,7 +236,7 @@ def dp_only_search(space: SearchSpace) -> SearchResult:
     t0, n0 = time.perf_counter(), len(space._cache)
     order = sorted(range(space.cluster.size), key=lambda d: -space.cluster.devices[d].speed)
     for dp in range(space.cluster.size, 0, -1):
-        if space.batch % dp or not space.micro_options(dp):
+        if (1, dp) not in space.shapes():
             continue
         cands = [
             Strategy((0,), dp, m, "gpipe", tuple(order[:dp])) for m in space.micro_options(dp)
@@ -379,7 +379,9 @@ class _Codec:
 
 def _seeds(space: SearchSpace, codec: _Codec) -> list[Strategy]:
     """Data-parallel-only and compute-balanced strategies to start part of the swarm."""
-    out = [dp_only_search(space).strategy]
+    out = []
+    if any(s == 1 for s, _ in codec.shapes):
+        out.append(dp_only_search(space).strategy)
     fast = sorted(range(space.cluster.size), key=lambda d: -space.cluster.devices[d].speed)
     for n_st, dp in codec.shapes:
         share = space.batch / dp
@@ -389,7 +391,7 @@ def _seeds(space: SearchSpace, codec: _Codec) -> list[Strategy]:
         m = opts[len(opts) // 2] if n_st > 1 else opts[0]
         devs = tuple(fast[: n_st * dp]) if codec.hetero else tuple(range(n_st * dp))
         out.append(Strategy((0, *cuts), dp, m, space.schedules[-1], devs))
-    return out
+    return [st for st in out if (st.num_stages, st.dp) in codec.shapes]
 
 
 def pso_search(
