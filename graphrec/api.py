@@ -330,8 +330,9 @@ def verify(
     rec: Recommendation,
     top: int = 3,
     *,
-    db: str | os.PathLike[str] | None = None,
+    store: str | os.PathLike[str] | None = None,
     config: Any = None,
+    db: str | os.PathLike[str] | None = None,
 ) -> Recommendation:
     """Measure the ``top`` recommended choices on this machine with the real harness.
 
@@ -342,18 +343,26 @@ def verify(
     Args:
         rec: A recommendation for this machine (``device_profile="auto"``).
         top: How many choices, best first.
-        db: Results store to keep the rows in (default: a temporary one).
+        store: Results store to keep the rows in (default: a temporary one).
         config: :class:`graphrec.bench.protocol.MeasureConfig` (default settings).
+        db: Former name of ``store`` (deprecated).
 
     Raises:
         DeviceProfileError: ``rec`` is for another device: it cannot be measured here.
     """
     import re
     import tempfile
+    import warnings
 
     from graphrec.bench.harness import run_campaign
     from graphrec.bench.store import ResultStore
     from graphrec.errors import DeviceProfileError
+
+    if db is not None:
+        warnings.warn(
+            "verify(db=...) is deprecated; use verify(store=...)", DeprecationWarning, stacklevel=2
+        )
+        store = store if store is not None else db
 
     here = _detected()
     if rec.device_id != here.device_id:
@@ -368,11 +377,11 @@ def verify(
     ids = [c.candidate_id for c in chosen]
     threads = sorted({int(m.group(1)) for i in ids if (m := re.search(r"threads=(\d+)", i))} or {1})
     with tempfile.TemporaryDirectory(prefix="graphrec-verify-") as tmp:
-        path = Path(db) if db is not None else Path(tmp) / "verify.sqlite"
-        with ResultStore(path) as store:
+        path = Path(store) if store is not None else Path(tmp) / "verify.sqlite"
+        with ResultStore(path) as results:
             rows = run_campaign(
                 [rec.model_path],
-                store=store,
+                store=results,
                 device=here,
                 patterns=ids,
                 threads=threads,

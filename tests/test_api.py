@@ -205,7 +205,7 @@ def test_verify_measures_the_top_choices(
 
     rec = graphrec.recommend(rec_models_dir / "mlp-s0.onnx", artefact=rec_artefact)
     db = tmp_path / "verify.sqlite"
-    assert graphrec.verify(rec, 2, db=db) is rec
+    assert graphrec.verify(rec, 2, store=db) is rec
     top = rec.choices[:2]
     assert all(c.measured_status == "ok" and (c.measured_ms or 0) > 0 for c in top)
     assert all(c.measured_status is None for c in rec.choices[2:])

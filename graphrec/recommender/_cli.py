@@ -39,7 +39,7 @@ def _recommend(args: argparse.Namespace) -> int:
             f"measuring the top {args.verify} choices on this machine (graphrec bench)...",
             file=sys.stderr,
         )
-        verify(rec, args.verify, db=args.verify_store)
+        verify(rec, args.verify, store=args.verify_store)
     if args.json:
         print(rec.to_json())
         return 0

@@ -77,3 +77,30 @@ def test_runtimes_and_device_commands(capsys: pytest.CaptureFixture[str]) -> Non
     assert "onnxruntime/cpu/fp32/opt=all/threads=1" in rows["onnxruntime"]["candidates"]
     assert main(["device", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["device_id"]
+
+
+def test_bench_protocol_and_rounds_flags(
+    models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = [
+        "bench",
+        str(models_dir / "mlp_b.onnx"),
+        "--candidates",
+        "onnxruntime/cpu/fp32/opt=all/threads=1",
+        "--threads",
+        "1",
+        "--max-time",
+        "0.05",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--json",
+    ]
+    assert main([*base, "--store", str(tmp_path / "old.sqlite"), "--protocol", "1.0"]) == 0
+    (old,) = json.loads(capsys.readouterr().out)
+    assert old["harness_version"] == "1.0"
+    new_store = str(tmp_path / "new.sqlite")
+    assert main([*base, "--store", new_store, "--repeat", "2", "--max-rounds", "3"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert 2 <= len(rows) <= 3 and {r["harness_version"] for r in rows} == {"2.0"}
+    assert main([*base, "--store", new_store, "--repeat", "3", "--max-rounds", "2"]) == 1
+    assert "max_rounds" in capsys.readouterr().err
