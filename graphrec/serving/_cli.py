@@ -45,7 +45,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     workload = load_workload(args.workload)
     if args.tasks is not None:
         workload = workload.with_arrivals(tasks=args.tasks)
-    result = simulate_workload(workload, names, seeds=args.seeds, first_seed=args.first_seed, load=args.load)
+    result = simulate_workload(
+        workload, names, seeds=args.seeds, first_seed=args.first_seed, load=args.load
+    )
     if args.json:
         flat = {
             name: {
@@ -55,7 +57,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             }
             for name, s in result.items()
         }
-        print(json.dumps({"workload": workload.name, "seeds": args.seeds, "policies": flat}, indent=2))
+        print(
+            json.dumps({"workload": workload.name, "seeds": args.seeds, "policies": flat}, indent=2)
+        )
         return 0
     from rich.table import Table
 
@@ -66,13 +70,23 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         title=f"{workload.name}: {workload.arrivals.process} arrivals, load {load:g}, "
         f"{workload.arrivals.tasks} tasks, {args.seeds} seeds (mean [95 % interval])"
     )
-    for col in ("policy", "success rate", "mean accuracy", "utility", "p99 ms", "rejected", "failed"):
+    for col in (
+        "policy",
+        "success rate",
+        "mean accuracy",
+        "utility",
+        "p99 ms",
+        "rejected",
+        "failed",
+    ):
         table.add_column(col, justify="left" if col == "policy" else "right")
 
     def cell(s: dict[str, Any], m: str, digits: int) -> str:
         if math.isnan(s[m]["mean"]):
             return "-"
-        return f"{s[m]['mean']:.{digits}f} [{s[m]['ci_low']:.{digits}f}, {s[m]['ci_high']:.{digits}f}]"
+        return (
+            f"{s[m]['mean']:.{digits}f} [{s[m]['ci_low']:.{digits}f}, {s[m]['ci_high']:.{digits}f}]"
+        )
 
     for name, s in result.items():
         table.add_row(
@@ -89,9 +103,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from graphrec.serving.prototype import serve_workload
-
     from graphrec.serving.policies import POLICY_NAMES
+    from graphrec.serving.prototype import serve_workload
 
     names = _policies(args.policy) or list(POLICY_NAMES)
     _check_policies(names)
@@ -111,7 +124,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from graphrec.cli import console
 
     table = Table(title=f"Ray prototype vs simulator, same instance ({out['latency_source']})")
-    for col in ("policy", "success real", "success sim", "accuracy real", "accuracy sim", "p99 ms real"):
+    for col in (
+        "policy",
+        "success real",
+        "success sim",
+        "accuracy real",
+        "accuracy sim",
+        "p99 ms real",
+    ):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for name, r in out["policies"].items():
         real, sim = r["real"], r["simulated"]

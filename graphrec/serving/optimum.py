@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from graphrec.serving.state import Instance, Outcome
@@ -63,20 +64,20 @@ def solve_optimum(instance: Instance, time_limit_s: float = 20.0, workers: int =
     table = instance.table
     n_var, n_srv = table.hosted.shape[1:]
     model = cp_model.CpModel()
-    chosen: dict[tuple[int, int, int], object] = {}
-    intervals: list[list[object]] = [[] for _ in range(n_srv)]
-    starts: dict[tuple[int, int, int], object] = {}
+    chosen: dict[tuple[int, int, int], cp_model.IntVar] = {}
+    intervals: list[list[cp_model.IntervalVar]] = [[] for _ in range(n_srv)]
+    starts: dict[tuple[int, int, int], cp_model.IntVar] = {}
     objective = []
     for i in range(instance.n_tasks):
         a = int(instance.app[i])
-        release = int(round(float(instance.arrival_ms[i]) * 1000))
-        due = int(float(instance.deadline_ms[i]) * 1000)
+        release = math.ceil(float(instance.arrival_ms[i]) * 1000)
+        due = math.floor(float(instance.deadline_ms[i]) * 1000)
         per_task = []
         for s in range(n_srv):
             for v in range(n_var):
                 if not table.hosted[a, v, s]:
                     continue
-                dur = max(1, int(round(float(instance.latency_ms[i, v, s]) * 1000)))
+                dur = max(1, math.ceil(float(instance.latency_ms[i, v, s]) * 1000))
                 if release + dur > due:
                     continue
                 x = model.new_bool_var(f"x_{i}_{v}_{s}")
@@ -86,7 +87,7 @@ def solve_optimum(instance: Instance, time_limit_s: float = 20.0, workers: int =
                 chosen[i, v, s] = x
                 starts[i, v, s] = start
                 per_task.append(x)
-                objective.append(int(round(instance.utility(i, v) * _SCALE)) * x)
+                objective.append(round(instance.utility(i, v) * _SCALE) * x)
         if per_task:
             model.add_at_most_one(per_task)
     for s in range(n_srv):
@@ -106,7 +107,7 @@ def solve_optimum(instance: Instance, time_limit_s: float = 20.0, workers: int =
         if picked:
             v, s = picked[0]
             start_ms = solver.value(starts[i, v, s]) / 1000
-            end_ms = start_ms + max(1, round(float(instance.latency_ms[i, v, s]) * 1000)) / 1000
+            end_ms = start_ms + max(1, math.ceil(float(instance.latency_ms[i, v, s]) * 1000)) / 1000
             outcomes.append(Outcome("met", s, v, start_ms, end_ms))
             total += instance.utility(i, v)
         else:

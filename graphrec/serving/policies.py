@@ -93,7 +93,9 @@ class BaselinePolicy:
         self._next = 0
         self._rng: np.random.Generator | None = None
 
-    def dispatch(self, task: int, view: ClusterView, exclude: frozenset[int] = frozenset()) -> Assign | Reject:
+    def dispatch(
+        self, task: int, view: ClusterView, exclude: frozenset[int] = frozenset()
+    ) -> Assign | Reject:
         """Send the task by the dispatch rule; run the app's default variant there."""
         app = int(view.instance.app[task])
         live = view.live_servers(app, exclude)
@@ -107,7 +109,10 @@ class BaselinePolicy:
                 if s in live:
                     break
         elif self.dispatch_rule == "least_loaded":
-            s = min(live, key=lambda k: len(view.servers[k].queue) + (view.servers[k].running is not None))
+            s = min(
+                live,
+                key=lambda k: len(view.servers[k].queue) + (view.servers[k].running is not None),
+            )
         elif self.dispatch_rule == "random":
             if self._rng is None:
                 import numpy as np
@@ -117,7 +122,9 @@ class BaselinePolicy:
         else:
             s = min(
                 live,
-                key=lambda k: view.backlog_ms(k) + view.expected_ms(app, view.default_variant(app, k), k),
+                key=lambda k: (
+                    view.backlog_ms(k) + view.expected_ms(app, view.default_variant(app, k), k)
+                ),
             )
         return Assign(s, view.default_variant(app, s))
 
@@ -146,7 +153,9 @@ class InfaasPolicy:
     def __init__(self, name: str = "infaas") -> None:
         self.name = name
 
-    def dispatch(self, task: int, view: ClusterView, exclude: frozenset[int] = frozenset()) -> Assign | Reject:
+    def dispatch(
+        self, task: int, view: ClusterView, exclude: frozenset[int] = frozenset()
+    ) -> Assign | Reject:
         """Pick (server, variant): cheapest meeting both targets; else most accurate on
         time; else the earliest finish."""
         inst = view.instance
@@ -273,7 +282,12 @@ class TwoStepPolicy:
         return v, view.expected_ms(app, v, server)
 
     def _misses(
-        self, view: ClusterView, server: int, order: list[int], start_ms: float, fixed: dict[int, int]
+        self,
+        view: ClusterView,
+        server: int,
+        order: list[int],
+        start_ms: float,
+        fixed: dict[int, int],
     ) -> list[int]:
         """Tasks of ``order`` (run back to back from ``start_ms``, fastest variants unless
         ``fixed``) that end after their deadline."""
@@ -298,7 +312,9 @@ class TwoStepPolicy:
         )
 
     # -- step 1: offloading ------------------------------------------------------------
-    def _evaluate(self, task: int, view: ClusterView, s: int) -> tuple[int, float, int, float] | None:
+    def _evaluate(
+        self, task: int, view: ClusterView, s: int
+    ) -> tuple[int, float, int, float] | None:
         """(new misses, utility, variant, finish) of ``task`` on ``s``, or None if it cannot
         be on time there."""
         inst = view.instance
@@ -314,7 +330,11 @@ class TwoStepPolicy:
             finish = t_ahead + view.quantile_ms(app, v, s, self.own_quantile)
             if finish > inst.deadline_ms[task]:
                 continue
-            new = [m for m in self._misses(view, s, order, start, {task: v}) if m not in before and m != task]
+            new = [
+                m
+                for m in self._misses(view, s, order, start, {task: v})
+                if m not in before and m != task
+            ]
             cand = (len(new), inst.utility(task, v), v, finish)
             if best is None or (cand[0], -cand[1]) < (best[0], -best[1]):
                 best = cand
@@ -322,7 +342,9 @@ class TwoStepPolicy:
                 break
         return best
 
-    def dispatch(self, task: int, view: ClusterView, exclude: frozenset[int] = frozenset()) -> Assign | Reject:
+    def dispatch(
+        self, task: int, view: ClusterView, exclude: frozenset[int] = frozenset()
+    ) -> Assign | Reject:
         """Send the task where it is served on time with the most useful variant, hurting
         no queued task; reject it if no server can finish it in time."""
         self._observe_arrival(task, view)

@@ -41,7 +41,9 @@ class ServerActor:
         slowdown: Artificial load factor (1: none).
     """
 
-    def __init__(self, models: dict[str, tuple[bytes, dict[str, Any]]], candidate: str, slowdown: float) -> None:
+    def __init__(
+        self, models: dict[str, tuple[bytes, dict[str, Any]]], candidate: str, slowdown: float
+    ) -> None:
         parts = candidate.split("/")
         runtime = parts[0]
         threads = 1
@@ -59,7 +61,9 @@ class ServerActor:
             opts.inter_op_num_threads = 1
             level = "opt=basic" in candidate
             opts.graph_optimization_level = (
-                ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if level else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+                if level
+                else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             )
             for key, (blob, _) in models.items():
                 sess = ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
@@ -73,7 +77,9 @@ class ServerActor:
                 compiled = core.compile_model(core.read_model(blob), "CPU", config)
                 self.sessions[key] = lambda feeds, c=compiled: c(feeds)
         else:
-            raise ValueError(f"the prototype runs onnxruntime and openvino candidates, not {candidate!r}")
+            raise ValueError(
+                f"the prototype runs onnxruntime and openvino candidates, not {candidate!r}"
+            )
         for key, run in self.sessions.items():  # warm up
             for _ in range(3):
                 run(self.inputs[key])
@@ -89,6 +95,10 @@ class ServerActor:
                 pass
         return (time.perf_counter() - start) * 1000
 
+    def ready(self) -> bool:
+        """True once the sessions are loaded and warm (the constructor has returned)."""
+        return True
+
     def set_slowdown(self, factor: float) -> None:
         """Change the artificial load factor."""
         self.slowdown = float(factor)
@@ -103,7 +113,10 @@ def _calibrated_table(instance: Instance, actors: list[Any], runs: int) -> Any:
     import ray
 
     table = instance.table
-    keys = [[(int(a), int(v)) for a, v in zip(*np.nonzero(table.hosted[:, :, s]), strict=True)] for s in range(len(actors))]
+    keys = [
+        [(int(a), int(v)) for a, v in zip(*np.nonzero(table.hosted[:, :, s]), strict=True)]
+        for s in range(len(actors))
+    ]
     times: dict[tuple[int, int, int], list[float]] = {}
     for r in range(runs * max(len(k) for k in keys)):
         sent = {}
@@ -331,7 +344,7 @@ def _start_actors(instance: Instance, cache: Path | None, actor_cpus: float) -> 
     table = instance.table
     blobs: dict[str, tuple[bytes, dict[str, Any]]] = {}
     actor_cls = ray.remote(num_cpus=actor_cpus, max_restarts=0)(ServerActor)
-    actors = []
+    actors: list[Any] = []
     for s, server in enumerate(wl.servers):
         models = {}
         for a, app in enumerate(wl.apps):
@@ -341,7 +354,7 @@ def _start_actors(instance: Instance, cache: Path | None, actor_cpus: float) -> 
                         blobs[variant.model] = _model_inputs(variant.model, cache)
                     models[f"{a}/{v}"] = blobs[variant.model]
         actors.append(actor_cls.remote(models, server.candidate, server.slowdown))
-    ray.get([a.__ray_ready__.remote() for a in actors])
+    ray.get([a.ready.remote() for a in actors])
     return actors
 
 

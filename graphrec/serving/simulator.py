@@ -90,10 +90,13 @@ class _Sim:
                     return
                 continue
             task, variant = sel.pick
-            if not self.inst.workload.servers[s].hosts or not self.inst.table.hosted[
-                self.inst.app[task], variant, s
-            ]:
-                raise RuntimeError(f"policy {self.policy.name} ran an unhosted variant on server {s}")
+            if (
+                not self.inst.workload.servers[s].hosts
+                or not self.inst.table.hosted[self.inst.app[task], variant, s]
+            ):
+                raise RuntimeError(
+                    f"policy {self.policy.name} ran an unhosted variant on server {s}"
+                )
             st.queue.remove(task)
             st.running = task
             st.running_variant = variant
@@ -223,7 +226,12 @@ def summarize(per_seed: Sequence[dict[str, Any]], confidence: float = 0.95) -> d
             half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * stats.sem(values))
         else:
             half = 0.0
-        out[key] = {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": int(len(values))}
+        out[key] = {
+            "mean": mean,
+            "ci_low": mean - half,
+            "ci_high": mean + half,
+            "n": len(values),
+        }
     counts: dict[str, int] = {}
     for m in per_seed:
         for k, v in m["counts"].items():

@@ -203,8 +203,14 @@ class ClusterView:
         """Variants of ``app`` hosted on ``server``, fastest (median latency) first."""
         key = (app, server)
         if key not in self._order:
-            hosted = [int(v) for v in range(self.table.hosted.shape[1]) if self.table.hosted[app, v, server]]
-            self._order[key] = sorted(hosted, key=lambda v: float(self.table.p50_ms[app, v, server]))
+            hosted = [
+                int(v)
+                for v in range(self.table.hosted.shape[1])
+                if self.table.hosted[app, v, server]
+            ]
+            self._order[key] = sorted(
+                hosted, key=lambda v: float(self.table.p50_ms[app, v, server])
+            )
         return self._order[key]
 
     def expected_ms(self, app: int, variant: int, server: int) -> float:
@@ -246,7 +252,9 @@ class ClusterView:
         total = self.remaining_ms(server)
         for task in self.servers[server].queue:
             app = int(self.instance.app[task])
-            total += self.expected_ms(app, self.planned.get(task, self.default_variant(app, server)), server)
+            total += self.expected_ms(
+                app, self.planned.get(task, self.default_variant(app, server)), server
+            )
         return total
 
 
@@ -255,7 +263,9 @@ class Policy(Protocol):
 
     name: str
 
-    def dispatch(self, task: int, view: ClusterView, exclude: frozenset[int] = frozenset()) -> Assign | Reject:
+    def dispatch(
+        self, task: int, view: ClusterView, exclude: frozenset[int] = frozenset()
+    ) -> Assign | Reject:
         """Decide the server of an arriving (or displaced) task."""
         ...
 

@@ -234,7 +234,9 @@ def _need(where: str, mapping: Any, key: str) -> Any:
     return mapping[key]
 
 
-def _number(where: str, value: Any, *, low: float | None = None, high: float | None = None) -> float:
+def _number(
+    where: str, value: Any, *, low: float | None = None, high: float | None = None
+) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ValueError(f"{where} must be a number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -298,7 +300,9 @@ def _parse_server(k: int, spec: Any, apps: tuple[App, ...]) -> Server:
     for item in raw_hosts:
         app_name, _, variant_name = str(item).partition("/")
         if app_name not in by_name:
-            raise ValueError(f"{where}.hosts names unknown app {app_name!r}; apps: {sorted(by_name)}")
+            raise ValueError(
+                f"{where}.hosts names unknown app {app_name!r}; apps: {sorted(by_name)}"
+            )
         app = by_name[app_name]
         if not variant_name:
             hosts.update((app_name, v.name) for v in app.variants)
@@ -434,6 +438,6 @@ def load_workload(path: str | Path) -> Workload:
             import yaml
 
             spec = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the file's fault
+    except Exception as exc:
         raise WorkloadError(path, f"not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from None
     return parse_workload(spec, path)

@@ -31,7 +31,9 @@ def test_simulate_json_gives_every_policy_its_figures(capsys: pytest.CaptureFixt
 
 def test_simulate_one_policy_as_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["schedule", "simulate", "--workload", str(EXAMPLES / "failover.yaml")]
-    assert graphrec.cli.main([*argv, "--policy", "edf,two_step", "--seeds", "2", "--tasks", "50"]) == 0
+    assert (
+        graphrec.cli.main([*argv, "--policy", "edf,two_step", "--seeds", "2", "--tasks", "50"]) == 0
+    )
     text = capsys.readouterr().out
     assert "two_step" in text and "edf" in text and "round_robin" not in text
 
@@ -42,6 +44,13 @@ def test_bad_input_is_a_plain_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert graphrec.cli.main(["schedule", "simulate", "--workload", str(bad)]) == 1
     err = capsys.readouterr().err
     assert str(bad) in err and "apps must be a non-empty mapping" in err
-    argv = ["schedule", "simulate", "--workload", str(EXAMPLES / "two_apps.yaml"), "--policy", "sjf"]
+    argv = [
+        "schedule",
+        "simulate",
+        "--workload",
+        str(EXAMPLES / "two_apps.yaml"),
+        "--policy",
+        "sjf",
+    ]
     assert graphrec.cli.main(argv) == 1
     assert "unknown policy 'sjf'; valid: all, two_step" in capsys.readouterr().err

@@ -35,7 +35,9 @@ def test_table_is_the_dataset_median_times_the_slowdown(setup) -> None:  # type:
                 if not table.hosted[a, v, s]:
                     assert (app.name, variant.name) not in server.hosts
                     continue
-                assert table.p50_ms[a, v, s] == pytest.approx(rows.p50_ms.median() * server.slowdown)
+                assert table.p50_ms[a, v, s] == pytest.approx(
+                    rows.p50_ms.median() * server.slowdown
+                )
                 assert table.p10_ms[a, v, s] <= table.p50_ms[a, v, s] <= table.p90_ms[a, v, s]
 
 
@@ -43,7 +45,9 @@ def test_same_seed_same_instance_and_load_sets_the_rate(setup) -> None:  # type:
     wl, table = setup
     a = draw_instance(wl, table, 3)
     b = draw_instance(wl, table, 3)
-    assert np.array_equal(a.arrival_ms, b.arrival_ms) and np.array_equal(a.latency_ms, b.latency_ms, equal_nan=True)
+    assert np.array_equal(a.arrival_ms, b.arrival_ms) and np.array_equal(
+        a.latency_ms, b.latency_ms, equal_nan=True
+    )
     assert not np.array_equal(a.arrival_ms, draw_instance(wl, table, 4).arrival_ms)
     big = wl.with_arrivals(tasks=4000, load=1.3)
     inst = draw_instance(big, table, 0)
@@ -64,7 +68,9 @@ def test_bursty_is_burstier_and_diurnal_oscillates(setup) -> None:  # type: igno
 
     assert gaps_cv("poisson") == pytest.approx(1.0, abs=0.1)
     assert gaps_cv("bursty", burst_factor=3.0, burst_fraction=0.25) > 1.2
-    inst = draw_instance(wl.with_arrivals(process="diurnal", tasks=4000, period_ms=400.0, amplitude=0.8), table, 2)
+    inst = draw_instance(
+        wl.with_arrivals(process="diurnal", tasks=4000, period_ms=400.0, amplitude=0.8), table, 2
+    )
     phase = (inst.arrival_ms % 400.0) / 400.0
     first_half = np.mean(phase < 0.5)  # sin > 0 in the first half of the period
     assert first_half > 0.65

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from serving_helpers import tiny_instance, tiny_workload
 
 from graphrec.serving.arrivals import draw_instance
 from graphrec.serving.latency import latency_table
@@ -13,8 +14,6 @@ from graphrec.serving.optimum import solve_optimum
 from graphrec.serving.policies import POLICY_NAMES, make_policy
 from graphrec.serving.simulator import metrics, simulate
 from graphrec.serving.workload import load_workload
-
-from serving_helpers import tiny_instance, tiny_workload
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workloads"
 

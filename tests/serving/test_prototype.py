@@ -67,11 +67,15 @@ def test_killing_an_actor_mid_run_loses_no_task(policy: str, cache: Path) -> Non
             assert "'a' (Ray actor) was killed while running it" in o.reason
     # nothing ran on the killed server after the kill; the other one kept serving
     assert all(o.start_ms < 40 + 5 for o in out if o.server == 0 and o.status in ("met", "late"))
-    after = [o for t, o in enumerate(out) if inst.arrival_ms[t] > 40 and o.status in ("met", "late")]
+    after = [
+        o for t, o in enumerate(out) if inst.arrival_ms[t] > 40 and o.status in ("met", "late")
+    ]
     assert after and all(o.server == 1 for o in after)
 
 
-def test_serve_command_reports_real_and_simulated(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_command_reports_real_and_simulated(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = _spec([])
     spec["arrivals"]["tasks"] = 30
     path = tmp_path / "w.json"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from serving_helpers import tiny_instance, tiny_workload
 
 from graphrec.serving.arrivals import draw_instance
 from graphrec.serving.latency import latency_table
@@ -14,8 +15,6 @@ from graphrec.serving.policies import POLICY_NAMES, make_policy
 from graphrec.serving.simulator import metrics, simulate, summarize
 from graphrec.serving.state import Outcome
 from graphrec.serving.workload import load_workload
-
-from serving_helpers import tiny_instance, tiny_workload
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workloads"
 
@@ -40,7 +39,9 @@ def test_a_baseline_drops_a_task_whose_deadline_passed_in_the_queue() -> None:
 
 
 def test_a_failed_server_fails_its_running_task_and_offers_its_queue_elsewhere() -> None:
-    wl = tiny_workload(n_servers=2, accuracies=(0.9,), events=[{"at_ms": 5, "server": "s0", "kind": "fail"}])
+    wl = tiny_workload(
+        n_servers=2, accuracies=(0.9,), events=[{"at_ms": 5, "server": "s0", "kind": "fail"}]
+    )
     inst = tiny_instance(wl, np.array([[10.0, 10.0]]), [0, 1, 2], [100, 100, 100])
     out = simulate(inst, make_policy("round_robin")).outcomes
     assert out[0].status == "failed" and "'s0' failed while running it" in out[0].reason
@@ -49,7 +50,11 @@ def test_a_failed_server_fails_its_running_task_and_offers_its_queue_elsewhere()
 
 
 def test_a_slowdown_stretches_the_runs_that_start_after_it() -> None:
-    wl = tiny_workload(n_servers=1, accuracies=(0.9,), events=[{"at_ms": 5, "server": "s0", "kind": "slowdown", "factor": 3}])
+    wl = tiny_workload(
+        n_servers=1,
+        accuracies=(0.9,),
+        events=[{"at_ms": 5, "server": "s0", "kind": "slowdown", "factor": 3}],
+    )
     inst = tiny_instance(wl, np.array([[10.0]]), [0, 20], [100, 100])
     out = simulate(inst, make_policy("edf")).outcomes
     assert out[0].end_ms == 10 and out[1].end_ms == pytest.approx(50)

@@ -54,7 +54,7 @@ def test_impossible_deadlines_are_refused_with_the_figures() -> None:
     spec = _spec()
     spec["apps"]["vision"]["deadline_ms"] = [0.1, 0.2]  # resnet-s6 takes ~0.8 ms here
     wl = parse_workload(spec, "w.yaml")
-    with pytest.raises(WorkloadError, match="impossible deadlines.*0.2 ms.*fastest variant"):
+    with pytest.raises(WorkloadError, match=r"impossible deadlines.*0\.2 ms.*fastest variant"):
         latency_table(wl)
 
 
