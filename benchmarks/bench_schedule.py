@@ -1,0 +1,345 @@
+"""Figures of ``graphrec schedule`` for the README: optimum gap, load sweep, Ray vs simulator.
+
+Prints and writes (``--out``, default ``benchmarks/reports/``) ``schedule.md`` and
+``schedule.json``:
+
+1. **Exact optimum** on small instances (``--small-tasks`` tasks of ``two_apps.yaml``,
+   loads 0.8 / 1.0 / 1.2, ``--seeds`` seeds each): each policy's utility over the
+   clairvoyant CP-SAT optimum's (which knows every arrival and every real latency).
+2. **Load sweep** 0.5-1.5 on ``two_apps.yaml`` and ``tight_slo.yaml`` (Poisson), and
+   the bursty / diurnal / failover examples at their own load: every policy, mean and
+   95 % t interval over seeds 0..N-1.
+3. **Acceptance at load 0.8 / 1.0 / 1.2**: two_step minus EDF and minus round-robin,
+   paired by seed (mean difference and its 95 % interval), for success rate and mean
+   accuracy; INFaaS-style SLO misses against the fixed-variant baselines.
+4. **Ray prototype vs simulator** (``ray_small.yaml``, unless ``--no-ray``): the same
+   drawn instance served by Ray actors with real onnxruntime sessions and simulated.
+
+Never asserts; run it under ``nice`` on a shared machine::
+
+    nice -n 19 .venv/bin/python benchmarks/bench_schedule.py --seeds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = ROOT / "examples" / "workloads"
+
+
+def _ci(values: list[float]) -> tuple[float, float, float]:
+    from scipy import stats
+
+    arr = np.array([v for v in values if not math.isnan(v)], dtype=float)
+    if len(arr) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(arr.mean())
+    if len(arr) < 2 or arr.std() == 0:
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.975, len(arr) - 1) * stats.sem(arr))
+    return mean, mean - half, mean + half
+
+
+def _fmt(triple: tuple[float, float, float], digits: int = 3, scale: float = 1.0) -> str:
+    m, lo, hi = (x * scale for x in triple)
+    if math.isnan(m):
+        return "-"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def run_per_seed(
+    workload: Any, seeds: int, load: float | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    from graphrec.serving.arrivals import draw_instance
+    from graphrec.serving.latency import latency_table
+    from graphrec.serving.policies import POLICY_NAMES, make_policy
+    from graphrec.serving.simulator import metrics, simulate
+
+    wl = workload if load is None else workload.with_arrivals(load=load)
+    table = latency_table(wl)
+    out: dict[str, list[dict[str, Any]]] = {p: [] for p in POLICY_NAMES}
+    for seed in range(seeds):
+        inst = draw_instance(wl, table, seed)
+        for p in POLICY_NAMES:
+            out[p].append(metrics(inst, simulate(inst, make_policy(p, seed)).outcomes))
+    return out
+
+
+def optimum_gap(seeds: int, tasks: int, lines: list[str], report: dict[str, Any]) -> None:
+    from graphrec.serving.arrivals import draw_instance
+    from graphrec.serving.latency import latency_table
+    from graphrec.serving.optimum import solve_optimum
+    from graphrec.serving.policies import POLICY_NAMES, make_policy
+    from graphrec.serving.simulator import metrics, simulate
+    from graphrec.serving.workload import load_workload
+
+    wl = load_workload(WORKLOADS / "two_apps.yaml")
+    table = latency_table(wl)
+    lines += [
+        "## 1. Two-step vs the exact optimum (small instances)",
+        "",
+        f"`two_apps.yaml`, {tasks} tasks per instance, {seeds} seeds per load. Optimum: CP-SAT, "
+        "clairvoyant (every arrival and every real latency known), non-preemptive. Ratio = "
+        "policy utility / optimum utility per instance; mean [95 % interval], worst, and "
+        "the ratio of the utilities summed over instances.",
+        "",
+        "| load | policy | mean ratio | worst | ratio of sums | instances >= 0.95 |",
+        "|---|---|---|---|---|---|",
+    ]
+    report["optimum"] = {}
+    for load in (0.8, 1.0, 1.2):
+        w = wl.with_arrivals(load=load, tasks=tasks)
+        ratios: dict[str, list[float]] = {p: [] for p in POLICY_NAMES}
+        sums = {p: 0.0 for p in POLICY_NAMES}
+        opt_sum = 0.0
+        proven = 0
+        solve_s = 0.0
+        for seed in range(seeds):
+            inst = draw_instance(w, table, seed)
+            t0 = time.perf_counter()
+            best = solve_optimum(inst, time_limit_s=30)
+            solve_s += time.perf_counter() - t0
+            proven += best.proven
+            opt_sum += best.utility
+            for p in POLICY_NAMES:
+                u = metrics(inst, simulate(inst, make_policy(p, seed)).outcomes)["utility"]
+                ratios[p].append(u / best.utility if best.utility > 0 else 1.0)
+                sums[p] += u
+        report["optimum"][str(load)] = {
+            "proven_optimal": proven,
+            "instances": seeds,
+            "mean_solve_s": solve_s / seeds,
+            "policies": {
+                p: {
+                    "mean_ratio": _ci(ratios[p]),
+                    "worst": min(ratios[p]),
+                    "ratio_of_sums": sums[p] / opt_sum,
+                    "share_at_least_95": float(np.mean(np.array(ratios[p]) >= 0.95)),
+                }
+                for p in POLICY_NAMES
+            },
+        }
+        for p in ("two_step", "infaas", "edf", "round_robin"):
+            r = report["optimum"][str(load)]["policies"][p]
+            lines.append(
+                f"| {load} | {p} | {_fmt(r['mean_ratio'])} | {r['worst']:.3f} | "
+                f"{r['ratio_of_sums']:.3f} | {r['share_at_least_95']:.2f} |"
+            )
+        lines.append(
+            f"| {load} | (optimum) | proven optimal {proven}/{seeds}, "
+            f"{solve_s / seeds:.2f} s per solve | | | |"
+        )
+    lines.append("")
+
+
+def sweep(seeds: int, lines: list[str], report: dict[str, Any]) -> dict[str, dict[float, Any]]:
+    from graphrec.serving.policies import POLICY_NAMES
+    from graphrec.serving.workload import load_workload
+
+    kept: dict[str, dict[float, Any]] = {}
+    report["sweep"] = {}
+    for name in ("two_apps", "tight_slo"):
+        wl = load_workload(WORKLOADS / f"{name}.yaml")
+        kept[name] = {}
+        report["sweep"][name] = {}
+        lines += [
+            f"## 2. Load sweep, `{name}.yaml` (Poisson, {wl.arrivals.tasks} tasks, {seeds} seeds)",
+            "",
+            "Success rate, mean [95 % interval]; the mean accuracy of tasks served on time "
+            "is in `schedule.json`.",
+            "",
+            "| load | " + " | ".join(POLICY_NAMES) + " |",
+            "|---|" + "---|" * len(POLICY_NAMES),
+        ]
+        for load in [round(0.5 + 0.1 * k, 1) for k in range(11)]:
+            per = run_per_seed(wl, seeds, load)
+            kept[name][load] = per
+            report["sweep"][name][str(load)] = {
+                p: {
+                    m: _ci([r[m] for r in rows])
+                    for m in ("success_rate", "mean_accuracy", "utility", "p99_ms")
+                }
+                for p, rows in per.items()
+            }
+            cells = [_fmt(_ci([r["success_rate"] for r in per[p]]), 3) for p in POLICY_NAMES]
+            lines.append(f"| {load} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [
+        f"### Other arrival processes and events ({seeds} seeds, each file's own load)",
+        "",
+        "| workload | policy | success rate | mean accuracy | utility | p99 ms | rejected | failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    report["other"] = {}
+    for name in ("failover", "diurnal"):
+        wl = load_workload(WORKLOADS / f"{name}.yaml")
+        per = run_per_seed(wl, seeds)
+        report["other"][name] = {}
+        for p in POLICY_NAMES:
+            rows = per[p]
+            figures = {
+                m: _ci([r[m] for r in rows])
+                for m in ("success_rate", "mean_accuracy", "utility", "p99_ms")
+            }
+            counts = {k: sum(r["counts"][k] for r in rows) for k in rows[0]["counts"]}
+            report["other"][name][p] = {**figures, "counts": counts}
+            lines.append(
+                f"| {name} | {p} | {_fmt(figures['success_rate'])} | "
+                f"{_fmt(figures['mean_accuracy'])} | {_fmt(figures['utility'])} | "
+                f"{_fmt(figures['p99_ms'], 1)} | {counts['rejected']} | {counts['failed']} |"
+            )
+    lines.append("")
+    return kept
+
+
+def acceptance(kept: dict[str, dict[float, Any]], lines: list[str], report: dict[str, Any]) -> None:
+    lines += [
+        "## 3. Acceptance: two_step against EDF and round-robin, paired by seed",
+        "",
+        "Differences in points (x100), mean [95 % interval]. `accuracy` is the mean accuracy "
+        "of the tasks served on time; `acc x success` counts a missed task as accuracy 0.",
+        "",
+        "| workload | load | vs | success (points) | accuracy (points) | acc x success (points) |",
+        "|---|---|---|---|---|---|",
+    ]
+    report["acceptance"] = {}
+    for name, by_load in kept.items():
+        report["acceptance"][name] = {}
+        for load in (0.8, 0.9, 1.0, 1.1, 1.2):
+            per = by_load[load]
+            entry = {}
+            for other in ("edf", "round_robin"):
+                a, b = per["two_step"], per[other]
+                ds = [x["success_rate"] - y["success_rate"] for x, y in zip(a, b, strict=True)]
+                da = [x["mean_accuracy"] - y["mean_accuracy"] for x, y in zip(a, b, strict=True)]
+                de = [
+                    x["success_rate"] * x["mean_accuracy"] - y["success_rate"] * y["mean_accuracy"]
+                    for x, y in zip(a, b, strict=True)
+                ]
+                entry[other] = {"success": _ci(ds), "accuracy": _ci(da), "effective": _ci(de)}
+                lines.append(
+                    f"| {name} | {load} | {other} | {_fmt(_ci(ds), 1, 100)} | "
+                    f"{_fmt(_ci(da), 1, 100)} | {_fmt(_ci(de), 1, 100)} |"
+                )
+            report["acceptance"][name][str(load)] = entry
+    lines += [
+        "",
+        "### SLO misses (tasks not served on time), INFaaS-style vs the rest",
+        "",
+        "Misses summed over seeds; `x` = misses of that policy / misses of infaas "
+        "(INFaaS reports 1.6x fewer misses than its baselines).",
+        "",
+        "| workload | load | infaas misses | edf | fifo | round_robin | least_loaded | two_step |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    report["slo_misses"] = {}
+    for name, by_load in kept.items():
+        report["slo_misses"][name] = {}
+        for load in (0.8, 1.0, 1.2):
+            per = by_load[load]
+            miss = {
+                p: sum(
+                    r["counts"]["late"] + r["counts"]["rejected"] + r["counts"]["failed"]
+                    for r in rows
+                )
+                for p, rows in per.items()
+            }
+            report["slo_misses"][name][str(load)] = miss
+            base = max(miss["infaas"], 1)
+            cells = [
+                f"{miss[p]} ({miss[p] / base:.2f}x)"
+                for p in ("edf", "fifo", "round_robin", "least_loaded", "two_step")
+            ]
+            lines.append(f"| {name} | {load} | {miss['infaas']} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+
+def ray_vs_sim(lines: list[str], report: dict[str, Any], seeds: int, calibrate: int) -> None:
+    from graphrec.serving.prototype import serve_workload
+
+    lines += [
+        "## 4. Ray prototype vs simulator (`ray_small.yaml`)",
+        "",
+        "Same drawn instance: served by two Ray actors with real onnxruntime sessions of "
+        "zoo models (one under artificial load), and simulated. Latencies for planning and "
+        f"simulating re-measured on the actors first ({calibrate} round trips per pair, "
+        "all actors busy at once); the arrival rate follows those latencies.",
+        "",
+        "| seed | policy | success real | success sim | diff (points) | accuracy real | accuracy sim |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    report["ray"] = []
+    for seed in range(seeds):
+        out = serve_workload(
+            WORKLOADS / "ray_small.yaml",
+            ["two_step", "edf", "round_robin"],
+            seed=seed,
+            cache=ROOT / "runs" / "serving_onnx",
+            calibrate_runs=calibrate,
+        )
+        report["ray"].append({"seed": seed, **out})
+        for p, r in out["policies"].items():
+            real, sim = r["real"], r["simulated"]
+            lines.append(
+                f"| {seed} | {p} | {real['success_rate']:.3f} | {sim['success_rate']:.3f} | "
+                f"{100 * (real['success_rate'] - sim['success_rate']):+.1f} | "
+                f"{real['mean_accuracy']:.3f} | {sim['mean_accuracy']:.3f} |"
+            )
+        lines.append(f"| {seed} | (latency p50 ms) | {json.dumps(out['latency_p50_ms'])} | | | | |")
+    lines.append("")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--small-tasks", type=int, default=10)
+    parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--ray-seeds", type=int, default=3)
+    parser.add_argument("--calibrate", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports")
+    args = parser.parse_args(argv)
+    import os
+
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        "# graphrec schedule: benchmark report",
+        "",
+        f"Generated by `benchmarks/bench_schedule.py --seeds {args.seeds}` on {started}, "
+        f"{platform.machine()} with {os.cpu_count()} CPUs (shared with a measurement "
+        "campaign while it ran). Latencies: graphrec's measured dataset "
+        "(`graphrec/data/measurements`); accuracies: digits MLPs "
+        "(`graphrec.serving.accuracy`), see each workload's `accuracy_source`.",
+        "",
+    ]
+    report: dict[str, Any] = {"seeds": args.seeds, "generated": started}
+    t0 = time.perf_counter()
+    optimum_gap(args.seeds, args.small_tasks, lines, report)
+    print("\n".join(lines), flush=True)
+    mark = len(lines)
+    kept = sweep(args.seeds, lines, report)
+    acceptance(kept, lines, report)
+    print("\n".join(lines[mark:]), flush=True)
+    mark = len(lines)
+    if not args.no_ray:
+        ray_vs_sim(lines, report, args.ray_seeds, args.calibrate)
+        print("\n".join(lines[mark:]), flush=True)
+    lines.append(f"Total wall time {time.perf_counter() - t0:.0f} s.")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "schedule.md").write_text("\n".join(lines) + "\n")
+    (args.out / "schedule.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    print(f"wrote {args.out / 'schedule.md'} and {args.out / 'schedule.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
