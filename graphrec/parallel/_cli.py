@@ -83,7 +83,9 @@ def _print_plan(d: dict[str, Any], emitted: str | None) -> None:
     )
     if "search" in d:
         s = d["search"]
-        out.print(f"found by {s['method']}: {s['evaluations']} strategies scored in {s['seconds']:.2f} s")
+        out.print(
+            f"found by {s['method']}: {s['evaluations']} strategies scored in {s['seconds']:.2f} s"
+        )
     if emitted:
         world = d["pipeline_stages"] * d["dp"]
         out.print(f"wrote {emitted}; run it with: torchrun --nproc-per-node {world} {emitted}")

@@ -77,6 +77,11 @@ class Network:
         optimizer_ms_per_mb: Time of one optimizer update per MiB of parameters (SGD;
             Adam costs twice as much).
         bucket_mb: Gradient bucket size (DistributedDataParallel's default is 25 MiB).
+        pipeline_pass_ms: Fixed cost of each forward or backward pass of a pipeline stage
+            beyond its layers (the engine's send/receive handling and waking a rank);
+            measured by :func:`graphrec.parallel.engine.calibrate_engine`.
+        dp_step_ms: Fixed cost per step of data-parallel synchronisation beyond the
+            all-reduce itself (same calibration).
         overlap: Share of all-reduce time that can hide behind the backward pass
             (1.0 on a dedicated network; lower where communication and compute share
             CPU cores, as over loopback).
@@ -90,6 +95,8 @@ class Network:
     optimizer_ms_per_mb: float = 0.2
     bucket_mb: float = 25.0
     overlap: float = 1.0
+    pipeline_pass_ms: float = 0.0
+    dp_step_ms: float = 0.0
     source: str = "default"
 
     def allreduce_ms(self, nbytes: float, n: int) -> float:
@@ -147,7 +154,9 @@ class Cluster:
         return {"devices": [asdict(d) for d in self.devices], "network": asdict(self.network)}
 
 
-def local_cluster(n: int, *, memory_mb: float | None = None, network: Network | None = None) -> Cluster:
+def local_cluster(
+    n: int, *, memory_mb: float | None = None, network: Network | None = None
+) -> Cluster:
     """``n`` equal devices: this machine's ranks, sharing its memory.
 
     Args:
@@ -208,7 +217,7 @@ def load_cluster(path: str | os.PathLike[str], *, devices: int | None = None) ->
     if "network" in data:
         try:
             fields = {k: float(v) for k, v in dict(data["network"]).items()}
-            net = replace(Network(), source=str(p), **fields)  # type: ignore[arg-type]
+            net = replace(Network(), source=str(p), **fields)
         except (TypeError, ValueError) as exc:
             raise PlanInputError(f"{p}: bad network block ({exc})") from None
     return Cluster(tuple(out), net)
@@ -217,35 +226,72 @@ def load_cluster(path: str | os.PathLike[str], *, devices: int | None = None) ->
 # ---------------------------------------------------------------------- calibration
 
 
-def _calib_worker(sizes: Sequence[int], repeats: int) -> dict[str, list[list[float]]]:
-    """One rank of the gloo micro-benchmark (run by :func:`calibrate_gloo`)."""
+def _busy(ms: float, a: Any) -> None:
+    """Keep this core busy for about ``ms`` milliseconds (matrix products)."""
+    end = time.perf_counter() + ms / 1e3
+    while time.perf_counter() < end:
+        a @ a
+
+
+def _calib_worker(
+    sizes: Sequence[int], repeats: int, busy_ms: float = 0.0
+) -> dict[str, list[list[float]]]:
+    """One rank of the gloo micro-benchmark (run by :func:`calibrate_gloo`).
+
+    With ``busy_ms`` > 0 both ranks compute for that long before every message, as
+    pipeline stages do, so the figures include waking a rank that was descheduled; the
+    send time is then measured one way, from the sender's clock stamp carried in the
+    message (both ranks share the machine's monotonic clock).
+    """
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
     rank = dist.get_rank()
+    work = torch.ones(128, 128)
     try:
         rows: dict[str, list[list[float]]] = {"allreduce": [], "p2p": []}
         for size in sizes:
-            t = torch.ones(max(1, size // 4))
+            t = torch.ones(max(2, size // 8), dtype=torch.float64)
             for kind in ("allreduce", "p2p"):
                 times = []
                 for r in range(repeats + 2):
-                    dist.barrier()
+                    if busy_ms > 0:
+                        _busy(busy_ms, work)
+                    else:
+                        dist.barrier()
                     t0 = time.perf_counter()
                     if kind == "allreduce":
                         dist.all_reduce(t)
-                    elif rank == 0:
-                        dist.send(t, 1)
-                        dist.recv(t, 1)
+                        dt = (time.perf_counter() - t0) * 1e3
+                    elif busy_ms > 0:
+                        # One way each direction, timed by the receiver.
+                        if rank == 0:
+                            t[0] = time.perf_counter()
+                            dist.send(t, 1)
+                            dist.recv(t, 1)
+                        else:
+                            dist.recv(t, 0)
+                            one = (time.perf_counter() - float(t[0])) * 1e3
+                            _busy(busy_ms, work)
+                            t[0] = time.perf_counter()
+                            dist.send(t, 0)
+                        dt = (time.perf_counter() - float(t[0])) * 1e3 if rank == 0 else one
                     else:
-                        dist.recv(t, 0)
-                        dist.send(t, 0)
-                    dt = (time.perf_counter() - t0) * 1e3
+                        if rank == 0:
+                            dist.send(t, 1)
+                            dist.recv(t, 1)
+                        else:
+                            dist.recv(t, 0)
+                            dist.send(t, 0)
+                        dt = (time.perf_counter() - t0) * 1e3 / 2
                     if r >= 2:
-                        times.append(dt if kind == "allreduce" else dt / 2)
-                rows[kind].append([float(size), float(np.median(times))])
+                        times.append(dt)
+                # Both ranks' view: the smaller (the other rank's lateness excluded).
+                mine = torch.tensor(times, dtype=torch.float64)
+                dist.all_reduce(mine, op=dist.ReduceOp.MIN)
+                rows[kind].append([float(size), float(np.median(mine.numpy()))])
         return rows
     finally:
         dist.destroy_process_group()
@@ -276,6 +322,7 @@ def calibrate_gloo(
     *,
     repeats: int = 9,
     overlap: float = 0.0,
+    busy_ms: float = 0.0,
 ) -> tuple[Network, dict[str, list[list[float]]]]:
     """Measure gloo all-reduce and send/recv between two local processes; fit α and β.
 
@@ -283,13 +330,15 @@ def calibrate_gloo(
         sizes: Message sizes in bytes.
         repeats: Timed repetitions per size (median kept, after two warm-ups).
         overlap: Recorded in the result (see :attr:`Network.overlap`).
+        busy_ms: Compute this long on both ranks before every message (0: a barrier
+            instead), so the figures include waking a busy, descheduled rank.
 
     Returns:
         The fitted :class:`Network` and the raw ``{"allreduce"|"p2p": [[bytes, ms]]}``.
     """
     from graphrec.parallel.launch import launch_local
 
-    args = ["-m", "graphrec.parallel.cluster", str(repeats), *map(str, sizes)]
+    args = ["-m", "graphrec.parallel.cluster", str(repeats), str(busy_ms), *map(str, sizes)]
     outs = launch_local(args, 2, timeout_s=300)
     rows: dict[str, list[list[float]]] = json.loads(outs[0].strip().splitlines()[-1])
     fits = {}
@@ -307,12 +356,13 @@ def calibrate_gloo(
         p2p_beta_ms_per_mb=fits["p2p"][1],
         optimizer_ms_per_mb=_optimizer_ms_per_mb(),
         overlap=overlap,
-        source=f"gloo loopback, measured {time.strftime('%Y-%m-%d')}",
+        source=f"gloo loopback, measured {time.strftime('%Y-%m-%d')}"
+        + (f", ranks busy {busy_ms:g} ms between messages" if busy_ms > 0 else ""),
     )
     return net, rows
 
 
 if __name__ == "__main__":  # a rank of calibrate_gloo
-    _rows = _calib_worker([int(a) for a in sys.argv[2:]], int(sys.argv[1]))
+    _rows = _calib_worker([int(a) for a in sys.argv[3:]], int(sys.argv[1]), float(sys.argv[2]))
     if os.environ.get("RANK") == "0":
         print(json.dumps(_rows))

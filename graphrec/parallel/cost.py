@@ -20,7 +20,9 @@ The step time is simulated, not guessed from a closed form:
   backward. With a pipeline, each stage all-reduces its gradients in one piece after its
   last backward pass;
 * the optimizer update costs :attr:`Network.optimizer_ms_per_mb` per MiB of the stage's
-  parameters (Adam twice that).
+  parameters (Adam twice that);
+* the engine's fixed costs, when calibrated: :attr:`Network.pipeline_pass_ms` per
+  pipelined pass and :attr:`Network.dp_step_ms` per data-parallel step.
 
 Memory per device: parameters, gradients, optimizer state (SGD momentum 1x, Adam 2x the
 parameters), DistributedDataParallel's gradient buckets (1x, pure data parallel only)
@@ -249,8 +251,15 @@ def evaluate(
     mb = batch / st.dp / st.micro_batches
     ranges = st.stage_layers(len(layers))
     speeds = [min(cluster.devices[d].speed for d in st.stage_devices(s)) for s in range(n_st)]
-    f = [sum(la.fwd_time_ms(mb) for la in layers[a:b]) / speeds[s] for s, (a, b) in enumerate(ranges)]
-    bw = [sum(la.bwd_time_ms(mb) for la in layers[a:b]) / speeds[s] for s, (a, b) in enumerate(ranges)]
+    f = [
+        sum(la.fwd_time_ms(mb) for la in layers[a:b]) / speeds[s] for s, (a, b) in enumerate(ranges)
+    ]
+    bw = [
+        sum(la.bwd_time_ms(mb) for la in layers[a:b]) / speeds[s] for s, (a, b) in enumerate(ranges)
+    ]
+    if n_st > 1:
+        f = [x + net.pipeline_pass_ms for x in f]
+        bw = [x + net.pipeline_pass_ms for x in bw]
     send = [net.p2p_ms(layers[b - 1].out_bytes * mb) for a, b in ranges[:-1]]
     ends, last_b = simulate_pipeline(f, bw, send, st.micro_batches, st.schedule)
     pbytes = [sum(la.param_bytes for la in layers[a:b]) for a, b in ranges]
@@ -264,12 +273,15 @@ def evaluate(
                 )
             else:
                 comm_exposed[s] = net.allreduce_ms(pbytes[s], st.dp)
+            comm_exposed[s] += net.dp_step_ms
             finish[s] = ends[s] + comm_exposed[s]
     opt_factor = 2.0 if optimizer == "adam" else 1.0
-    opt_ms = [pbytes[s] / _MB * net.optimizer_ms_per_mb * opt_factor / speeds[s] for s in range(n_st)]
+    opt_ms = [
+        pbytes[s] / _MB * net.optimizer_ms_per_mb * opt_factor / speeds[s] for s in range(n_st)
+    ]
     total = [finish[s] + opt_ms[s] for s in range(n_st)]
     step = max(total)
-    busiest = max(range(n_st), key=lambda s: (f[s] + bw[s]))
+    busiest = max(range(n_st), key=lambda s: f[s] + bw[s])
     work = (f[busiest] + bw[busiest]) * st.micro_batches
     # Memory.
     state = 2.0 + OPTIMIZERS[optimizer] + (1.0 if st.dp > 1 and n_st == 1 else 0.0)
@@ -277,8 +289,10 @@ def evaluate(
     feasible = True
     for s, (a, b) in enumerate(ranges):
         act = sum(la.act_bytes for la in layers[a:b]) * mb
-        in_flight = st.micro_batches if st.schedule == "gpipe" or n_st == 1 else min(
-            st.micro_batches, n_st - s
+        in_flight = (
+            st.micro_batches
+            if st.schedule == "gpipe" or n_st == 1
+            else min(st.micro_batches, n_st - s)
         )
         if n_st == 1:
             in_flight = 1  # gradient accumulation frees each micro-batch's activations

@@ -27,14 +27,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from graphrec.parallel.cluster import Network
 from graphrec.parallel.planner import Plan
 from graphrec.parallel.profile import PlanInputError
 
-__all__ = ["RunResult", "emit_script", "run_plan"]
+__all__ = ["RunResult", "calibrate_engine", "emit_script", "run_plan"]
 
 _TEMPLATE = '''\
 """Distributed training plan emitted by `graphrec plan`.
@@ -256,3 +257,64 @@ def run_plan(
         outs = launch_local([str(script)], world, timeout_s=timeout_s, nice=nice, env=env)
     data: dict[str, Any] = json.loads(outs[0].strip().splitlines()[-1])
     return RunResult(float(data["step_ms"]), tuple(map(float, data["steps_ms"])), world)
+
+
+def calibrate_engine(
+    network: Network, *, steps: int = 20, nice: int = 0, work: str | None = None
+) -> tuple[Network, dict[str, float]]:
+    """Measure the engine's fixed costs with a tiny model and put them in ``network``.
+
+    A 4-block MLP of width 64 (compute well under a millisecond) runs on one rank, as
+    2-rank data parallel and as a 2-stage 1F1B pipeline with 4 micro-batches. Whatever
+    the 2-rank runs take beyond the cost model's prediction (with the one-rank run's
+    speed) becomes :attr:`Network.dp_step_ms` and, spread over the ``2 (M + S - 1)``
+    passes on a stage's critical path, :attr:`Network.pipeline_pass_ms`. Run it under
+    the load the plans will run under.
+
+    Returns:
+        The network with both figures set, and the raw measurements (10th percentiles).
+    """
+    import numpy as np
+
+    from graphrec.parallel.cluster import Cluster, Device
+    from graphrec.parallel.cost import Strategy
+    from graphrec.parallel.models import write_model
+    from graphrec.parallel.planner import make_plan, profile_for_plan
+
+    with tempfile.TemporaryDirectory(prefix="graphrec-engine-", dir=work) as tmp:
+        path = write_model("mlp", tmp, name="engine_probe", width=64, depth=4, features=32)
+        prof = profile_for_plan(path, times="measured", batch_sizes=(8, 32))
+        base = replace(network, pipeline_pass_ms=0.0, dp_step_ms=0.0)
+        m, n_st = 4, 2
+
+        def measure(st: Strategy, speed: float) -> tuple[float, float]:
+            devs = (Device("rank", speed, 4096.0),) * (st.num_stages * st.dp)
+            plan = make_plan(
+                str(path), cluster=Cluster(devs, base), batch=64, profile=prof, strategy=st
+            )
+            res = run_plan(plan, steps=steps, warmup=3, nice=nice)
+            return float(np.percentile(res.steps_ms, 10)), plan.cost.step_time_ms
+
+        one, pred_one = measure(Strategy((0,), 1, 1, "gpipe", (0,)), 1.0)
+        speed = pred_one / one if one > 0 else 1.0
+        dp, pred_dp = measure(Strategy((0,), 2, 1, "gpipe", (0, 1)), speed)
+        pp, pred_pp = measure(Strategy((0, 2), 1, m, "1f1b", (0, 1)), speed)
+    dp_ms = max(0.0, dp - pred_dp)
+    pass_ms = max(0.0, (pp - pred_pp) / (2 * (m + n_st - 1)))
+    raw = {
+        "one_rank_ms": one,
+        "dp_ms": dp,
+        "dp_predicted_ms": pred_dp,
+        "pp_ms": pp,
+        "pp_predicted_ms": pred_pp,
+        "speed": speed,
+        "dp_step_ms": dp_ms,
+        "pipeline_pass_ms": pass_ms,
+    }
+    net = replace(
+        network,
+        pipeline_pass_ms=pass_ms,
+        dp_step_ms=dp_ms,
+        source=network.source + "; engine overheads from a tiny-MLP run",
+    )
+    return net, raw

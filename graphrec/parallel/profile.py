@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -41,8 +42,6 @@ import numpy as np
 from graphrec.errors import GraphRecError, ModelLoadError
 
 if TYPE_CHECKING:
-    import torch
-
     from graphrec.graph.operator_graph import OperatorGraph
 
 __all__ = [
@@ -198,7 +197,7 @@ def _scope_key(name: str, depth: int) -> str | None:
 def _join_scope(parts: Sequence[str]) -> str:
     # The exporter names a container's child "<container>.<index>"; drop the repeat.
     path = parts[0]
-    for prev, part in zip(parts, parts[1:], strict=False):
+    for prev, part in itertools.pairwise(parts):
         last = prev.rsplit(".", 1)[-1] if "." in prev else prev
         path += "." + (part[len(last) + 1 :] if part.startswith(last + ".") else part)
     return path
@@ -513,7 +512,9 @@ def _make_inputs(specs: Sequence[tuple[str, Sequence[int]]], batch: int) -> tupl
 # ---------------------------------------------------------------------- measuring
 
 
-def split_module(prof: ModelProfile, module: Any, example: tuple[Any, ...], cuts: Sequence[int]):  # type: ignore[no-untyped-def]
+def split_module(
+    prof: ModelProfile, module: Any, example: tuple[Any, ...], cuts: Sequence[int]
+) -> Any:
     """Split ``module`` before the layers whose indices are in ``cuts``.
 
     Uses ``torch.distributed.pipelining.pipeline`` (a ``torch.export`` trace), so any
@@ -544,9 +545,9 @@ def split_module(prof: ModelProfile, module: Any, example: tuple[Any, ...], cuts
 
 
 def _time_stages(
-    pipe: Any, example: tuple[Any, ...], repeats: int
+    pipe: Any, example: tuple[Any, ...], repeats: int, statistic: str
 ) -> tuple[list[float], list[float]]:
-    """Median forward and backward milliseconds of each stage of ``pipe``."""
+    """Forward and backward milliseconds of each stage of ``pipe`` (min or median)."""
     import torch
 
     n = pipe.num_stages
@@ -576,8 +577,12 @@ def _time_stages(
             bwd_t[i].append((time.perf_counter() - t0) * 1e3)
         for m in mods:
             m.zero_grad(set_to_none=True)
-    med = lambda xs: float(np.median(xs[1:]))  # noqa: E731 - first pass is a warm-up
-    return [med(x) for x in fwd_t], [med(x) for x in bwd_t]
+    pick = np.min if statistic == "min" else np.median
+
+    def stat(xs: list[float]) -> float:
+        return float(pick(xs[1:]))  # the first pass is a warm-up
+
+    return [stat(x) for x in fwd_t], [stat(x) for x in bwd_t]
 
 
 def measure_layer_times(
@@ -586,6 +591,7 @@ def measure_layer_times(
     batch_sizes: Sequence[int] = (2, 8),
     repeats: int = 5,
     threads: int = 1,
+    statistic: str = "min",
 ) -> ModelProfile:
     """Measure each layer's forward and backward time with torch on this machine.
 
@@ -596,8 +602,10 @@ def measure_layer_times(
     Args:
         prof: A profile with a torch source (zoo models, or an ONNX file with a sidecar).
         batch_sizes: At least two distinct batch sizes.
-        repeats: Timed passes per batch size (median kept).
+        repeats: Timed passes per batch size.
         threads: torch intra-op threads while measuring (match the ranks' setting).
+        statistic: ``"min"`` (default: the uncontended time, robust on a shared machine)
+            or ``"median"`` of the passes.
 
     Raises:
         PlanInputError: No torch source, or the module cannot be split at the layers.
@@ -609,6 +617,8 @@ def measure_layer_times(
             f"{prof.name}: no torch source to measure layers with (an ONNX file needs a "
             "model.torch.json sidecar); use estimated times instead"
         )
+    if statistic not in ("min", "median"):
+        raise PlanInputError(f"unknown statistic {statistic!r}; choose min or median")
     sizes = sorted(set(int(b) for b in batch_sizes))
     if len(sizes) < 2 or sizes[0] < 1:
         raise PlanInputError(f"need two distinct positive batch sizes, got {list(batch_sizes)}")
@@ -621,7 +631,7 @@ def measure_layer_times(
             module = prof.torch_factory().train()
             example = prof.example_inputs(b)
             pipe = split_module(prof, module, example, range(1, prof.num_layers))
-            f, bw = _time_stages(pipe, example, repeats)
+            f, bw = _time_stages(pipe, example, repeats, statistic)
             rows_f.append(f)
             rows_b.append(bw)
     finally:
@@ -640,4 +650,3 @@ def _fit(y: Sequence[float], x: np.ndarray) -> tuple[float, float]:
     slope = max(float(slope), 0.0)
     icpt = max(float(icpt), 0.0)
     return icpt, slope
-

@@ -136,8 +136,10 @@ class SearchSpace:
         out = []
         for s in range(1, self.stage_limit + 1):
             for dp in range(1, self.cluster.size // s + 1):
-                kind = Strategy((0,), dp, 1, "gpipe", ()).kind if s == 1 else (
-                    "pp" if dp == 1 else "dp x pp"
+                kind = (
+                    Strategy((0,), dp, 1, "gpipe", ()).kind
+                    if s == 1
+                    else ("pp" if dp == 1 else "dp x pp")
                 )
                 if kind in self.kinds and self.batch % dp == 0 and self.micro_options(dp):
                     out.append((s, dp))
@@ -148,9 +150,7 @@ class SearchSpace:
         cost = self.cost(st)
         if cost.feasible:
             return cost.step_time_ms
-        over = max(
-            mem / self.cluster.devices[d].memory_mb for d, mem in cost.memory_mb.items()
-        )
+        over = max(mem / self.cluster.devices[d].memory_mb for d, mem in cost.memory_mb.items())
         return _PENALTY * over
 
     def cost(self, st: Strategy) -> Cost:
@@ -171,7 +171,9 @@ class SearchSpace:
         devs = self.cluster.devices
         for perm in itertools.permutations(range(self.cluster.size), need):
             key = tuple(
-                tuple(sorted((devs[d].speed, devs[d].memory_mb) for d in perm[s * dp : (s + 1) * dp]))
+                tuple(
+                    sorted((devs[d].speed, devs[d].memory_mb) for d in perm[s * dp : (s + 1) * dp])
+                )
                 for s in range(n_stages)
             )
             if key not in seen:
@@ -238,12 +240,12 @@ def dp_only_search(space: SearchSpace) -> SearchResult:
     for dp in range(space.cluster.size, 0, -1):
         if (1, dp) not in space.shapes():
             continue
-        cands = [
-            Strategy((0,), dp, m, "gpipe", tuple(order[:dp])) for m in space.micro_options(dp)
-        ]
+        cands = [Strategy((0,), dp, m, "gpipe", tuple(order[:dp])) for m in space.micro_options(dp)]
         best = min(cands, key=space.score)
         return _result("dp-only", space, best, t0, n0)
-    raise PlanInputError(f"{space.profile.name}: no data-parallel degree divides batch {space.batch}")
+    raise PlanInputError(
+        f"{space.profile.name}: no data-parallel degree divides batch {space.batch}"
+    )
 
 
 def _balanced_cuts(times: Sequence[float], n_stages: int) -> tuple[int, ...]:

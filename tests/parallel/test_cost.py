@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from graphrec.parallel.cluster import Cluster, Device, Network
@@ -55,8 +57,14 @@ def test_ring_allreduce_formula() -> None:
 
 def test_data_parallel_halves_compute_and_pays_allreduce() -> None:
     prof = _profile()
-    net = Network(allreduce_alpha_ms=0.0, allreduce_beta_ms_per_mb=1.0, overlap=0.0,
-                  optimizer_ms_per_mb=0.0, p2p_alpha_ms=0.0, p2p_beta_ms_per_mb=0.0)
+    net = Network(
+        allreduce_alpha_ms=0.0,
+        allreduce_beta_ms_per_mb=1.0,
+        overlap=0.0,
+        optimizer_ms_per_mb=0.0,
+        p2p_alpha_ms=0.0,
+        p2p_beta_ms_per_mb=0.0,
+    )
     cl = Cluster((Device(), Device()), net)
     one = evaluate(prof, cl, Strategy((0,), 1, 1, "gpipe", (0,)), batch=8)
     two = evaluate(prof, cl, Strategy((0,), 2, 1, "gpipe", (0, 1)), batch=8)
@@ -106,3 +114,22 @@ def test_validate_names_the_problem() -> None:
     with pytest.raises(PlanInputError, match="go past"):
         validate(Strategy((0, 9), 1, 1, "1f1b", (0, 1)), prof, cl, batch=8)
     validate(Strategy((0, 2), 1, 4, "1f1b", (0, 1)), prof, cl, batch=8)
+
+
+def test_engine_overheads_add_per_pass_and_per_step() -> None:
+    prof = _profile()
+    cl = Cluster((Device(), Device()), _FREE)
+    slow = Cluster((Device(), Device()), replace(_FREE, pipeline_pass_ms=0.5, dp_step_ms=2.0))
+    pp = Strategy((0, 2), 1, 4, "1f1b", (0, 1))
+    dp = Strategy((0,), 2, 1, "gpipe", (0, 1))
+    # Equal stages: 2 (M + S - 1) passes on the critical path, each 0.5 ms longer.
+    extra = (
+        evaluate(prof, slow, pp, batch=8).step_time_ms
+        - evaluate(prof, cl, pp, batch=8).step_time_ms
+    )
+    assert extra == pytest.approx(2 * (4 + 2 - 1) * 0.5)
+    extra = (
+        evaluate(prof, slow, dp, batch=8).step_time_ms
+        - evaluate(prof, cl, dp, batch=8).step_time_ms
+    )
+    assert extra == pytest.approx(2.0)

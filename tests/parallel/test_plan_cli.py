@@ -16,9 +16,9 @@ from graphrec.parallel.planner import make_plan, profile_for_plan
 def test_plan_json_has_the_documented_fields(
     tiny_mlp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main([
-        "plan", str(tiny_mlp), "--devices", "2", "--batch", "8", "--times", "estimated", "--json"
-    ])
+    code = main(
+        ["plan", str(tiny_mlp), "--devices", "2", "--batch", "8", "--times", "estimated", "--json"]
+    )
     assert code == 0
     d = json.loads(capsys.readouterr().out)
     for key in ("strategy", "stages", "micro_batches", "step_time_ms", "memory_per_device_mb"):
@@ -47,19 +47,42 @@ def test_plan_errors(
 def test_emitted_plans_train_on_two_gloo_ranks(tiny_mlp: Path, tmp_path: Path) -> None:
     prof = profile_for_plan(tiny_mlp, times="estimated")
     dp = make_plan(
-        str(tiny_mlp), devices=2, batch=8, profile=prof,
+        str(tiny_mlp),
+        devices=2,
+        batch=8,
+        profile=prof,
         strategy=Strategy((0,), 2, 2, "gpipe", (0, 1)),
     )
     pp = make_plan(
-        str(tiny_mlp), devices=2, batch=8, profile=prof,
+        str(tiny_mlp),
+        devices=2,
+        batch=8,
+        profile=prof,
         strategy=Strategy((0, 2), 1, 4, "1f1b", (0, 1)),
     )
     for plan in (dp, pp):
         res = run_plan(plan, steps=2, warmup=1, timeout_s=120)
         assert res.world == 2 and len(res.steps_ms) == 2 and res.step_ms > 0
     script = tmp_path / "train.py"
-    assert main(["plan", str(tiny_mlp), "--devices", "2", "--batch", "8",
-                 "--times", "estimated", "--strategy", "pp", "--emit", str(script)]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                str(tiny_mlp),
+                "--devices",
+                "2",
+                "--batch",
+                "8",
+                "--times",
+                "estimated",
+                "--strategy",
+                "pp",
+                "--emit",
+                str(script),
+            ]
+        )
+        == 0
+    )
     text = script.read_text()
     assert "torchrun --nproc-per-node 2" in text and "PipelineStage" not in text[:0]
     assert "Schedule1F1B" in text and "DistributedDataParallel" in text

@@ -97,7 +97,7 @@ def test_measured_times_grow_with_batch(tiny_cnn: Path) -> None:
 def test_bad_inputs_are_named(tmp_path: Path) -> None:
     bad = tmp_path / "corrupt.onnx"
     bad.write_bytes(b"\x08\x07garbage that is not a model")
-    with pytest.raises(ModelFormatError, match="corrupt.onnx"):
+    with pytest.raises(ModelFormatError, match=r"corrupt\.onnx"):
         load_profile(bad)
     with pytest.raises(ModelLoadError, match="no such file"):
         load_profile(tmp_path / "missing.onnx")

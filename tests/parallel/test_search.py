@@ -39,7 +39,12 @@ def _profile(weights: list[float], params_mb: float = 8.0) -> ModelProfile:
 
 def test_pso_finds_the_exhaustive_optimum_on_unequal_devices() -> None:
     prof = _profile([1, 3, 2, 5, 1, 4])
-    devs = (Device("a", 2.0, 1e4), Device("a", 2.0, 1e4), Device("b", 1.0, 1e4), Device("b", 1.0, 1e4))
+    devs = (
+        Device("a", 2.0, 1e4),
+        Device("a", 2.0, 1e4),
+        Device("b", 1.0, 1e4),
+        Device("b", 1.0, 1e4),
+    )
     space = SearchSpace(prof, Cluster(devs, _NET), batch=16)
     best = exhaustive_search(space)
     pso = pso_search(space, seed=1)
