@@ -148,6 +148,20 @@ def _calibrated_table(instance: Instance, actors: list[Any], runs: int) -> Any:
     )
 
 
+def with_table(instance: Instance, table: Any) -> Instance:
+    """The same tasks with their latencies redrawn from ``table`` (same normal draws)."""
+    import dataclasses
+
+    import numpy as np
+
+    old_mu = instance.table.mu[instance.app]
+    old_sigma = instance.table.sigma[instance.app]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(old_sigma > 0, (np.log(instance.latency_ms) - old_mu) / old_sigma, 0.0)
+        latency = np.exp(table.mu[instance.app] + table.sigma[instance.app] * z)
+    return dataclasses.replace(instance, table=table, latency_ms=latency)
+
+
 def _model_inputs(model_id: str, cache: Path | None) -> tuple[bytes, dict[str, Any]]:
     import numpy as np
 
@@ -177,7 +191,9 @@ def serve_instance(
     policy_name: str,
     cache: Path | None = None,
     actor_cpus: float = 0.0,
-) -> tuple[Outcome, ...]:
+    service_log: list[tuple[int, int, float, float]] | None = None,
+    calibrate_runs: int = 0,
+) -> tuple[tuple[Outcome, ...], Instance]:
     """Serve ``instance`` for real on Ray actors with policy ``policy_name``.
 
     Ray must be initialised by the caller (``ray.init(num_cpus=2, include_dashboard=
@@ -188,9 +204,15 @@ def serve_instance(
         policy_name: The policy.
         cache: Folder for the regenerated ONNX models.
         actor_cpus: Ray CPUs each actor reserves.
+        service_log: If given, gets one ``(server, variant, ms inside the actor, ms the
+            driver saw)`` per completed task.
+        calibrate_runs: If positive, re-measure every (variant, server) on the fresh
+            actors this many times just before serving; the policy then plans with those
+            latencies (same arrivals and deadlines).
 
     Returns:
-        One outcome per task.
+        One outcome per task, and the instance the policy planned with (``instance``, or
+        a copy with the re-measured latencies: simulate that one to compare).
     """
     import ray
 
@@ -200,6 +222,9 @@ def serve_instance(
     table = instance.table
     policy = make_policy(policy_name, instance.seed)
     actors = _start_actors(instance, cache, actor_cpus)
+    if calibrate_runs > 0:
+        instance = with_table(instance, _calibrated_table(instance, actors, calibrate_runs))
+        table = instance.table
 
     view = ClusterView(instance, len(wl.servers))
     outcomes: dict[int, Outcome] = {}
@@ -269,6 +294,7 @@ def serve_instance(
 
     order = sorted(range(instance.n_tasks), key=lambda t: float(instance.arrival_ms[t]))
     nxt = 0
+    service_ms: list[tuple[int, int, float, float]] = []  # server, variant, in actor, observed
     try:
         while nxt < len(order) or inflight or events:
             now = now_ms()
@@ -305,7 +331,9 @@ def serve_instance(
                 task = st.running
                 assert task is not None
                 try:
-                    ray.get(ref)
+                    service_ms.append(
+                        (s, st.running_variant, float(ray.get(ref)), end - st.running_since_ms)
+                    )
                 except ray.exceptions.RayActorError:
                     outcomes[task] = Outcome(
                         "failed",
@@ -334,7 +362,9 @@ def serve_instance(
     missing = [t for t in range(instance.n_tasks) if t not in outcomes]
     if missing:
         raise RuntimeError(f"the prototype lost tasks {missing[:10]}")
-    return tuple(outcomes[t] for t in range(instance.n_tasks))
+    if service_log is not None:
+        service_log.extend(service_ms)
+    return tuple(outcomes[t] for t in range(instance.n_tasks)), instance
 
 
 def _start_actors(instance: Instance, cache: Path | None, actor_cpus: float) -> list[Any]:
@@ -379,7 +409,9 @@ def serve_workload(
         calibrate_runs: Before serving, re-measure each (variant, server) on the actors
             this many times (driver-observed round trips); the instance is then drawn,
             the policies plan and the simulator runs with those latencies, so that the
-            load factor means the same for the real run and the simulation. 0: use the
+            load factor means the same for the real run and the simulation; each policy's
+            actors are re-measured again just before they serve, and the simulator runs
+            on those figures (same arrivals, deadlines and draws). 0: use the
             measured dataset as it is (taken on an idle machine; a busy machine and
             Ray's round trip are slower, so the real run then sees a higher load).
 
@@ -432,15 +464,21 @@ def serve_workload(
             for a, v, s in zip(*table.hosted.nonzero(), strict=True)
         }
         for name in names:
-            real = serve_instance(inst, name, folder)
-            sim = simulate(inst, make_policy(name, seed)).outcomes
+            real, planned = serve_instance(inst, name, folder, calibrate_runs=calibrate_runs)
+            sim = simulate(planned, make_policy(name, seed)).outcomes
             reasons: dict[str, int] = {}
             for o in real:
                 if o.reason:
                     reasons[o.reason] = reasons.get(o.reason, 0) + 1
             out["policies"][name] = {
-                "real": metrics(inst, real),
-                "simulated": metrics(inst, sim),
+                "real": metrics(planned, real),
+                "simulated": metrics(planned, sim),
+                "latency_p50_ms": {
+                    f"{wl.apps[a].name}/{wl.apps[a].variants[v].name}@{wl.servers[s].name}": round(
+                        float(planned.table.p50_ms[a, v, s]), 3
+                    )
+                    for a, v, s in zip(*planned.table.hosted.nonzero(), strict=True)
+                },
                 "reasons": reasons,
                 "tasks": inst.n_tasks,
             }

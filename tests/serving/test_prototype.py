@@ -57,7 +57,8 @@ def test_killing_an_actor_mid_run_loses_no_task(policy: str, cache: Path) -> Non
     wl = parse_workload(_spec([{"at_ms": 40, "server": "a", "kind": "fail"}]), "ray-test")
     inst = draw_instance(wl, latency_table(wl), 0)
     assert inst.arrival_ms[0] < 40 < inst.arrival_ms[-1]  # the kill falls inside the run
-    out = serve_instance(inst, policy, cache)
+    out, planned = serve_instance(inst, policy, cache)
+    assert planned is inst  # no re-measuring asked
     assert len(out) == inst.n_tasks
     assert all(o.status in STATUSES for o in out)
     for o in out:
