@@ -73,7 +73,7 @@ def test_card_markdown() -> None:
         "| mnn | crashed | 2 | a/b |" in lines and "| mnn | crashed | 1 | (no message) |" in lines
     )
     assert (
-        "3 (model, candidate, protocol) series with ≥ 3 rounds: median CV of the per-round "
+        "3 (model, candidate, protocol) series with ≥ 2 rounds: median CV of the per-round "
         "medians 5.0 %, p90 20.0 %; median max/min 1.23x." in lines
     )
     assert "| harness 1.0, threads=1 | 2 | 100.0 % | 1.0 % | not recorded |" in lines
