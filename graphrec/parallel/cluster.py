@@ -114,14 +114,14 @@ class Network:
         return self.p2p_alpha_ms + nbytes / _MB * self.p2p_beta_ms_per_mb
 
 
-#: gloo over loopback on the 2-vCPU development machine, measured with
-#: :func:`calibrate_gloo` (see benchmarks/reports/plan.md for the run).
+#: gloo over loopback on the 2-vCPU development machine (ranks idle between messages),
+#: measured with :func:`calibrate_gloo` on 2026-12-02 (benchmarks/reports/plan.md).
 LOOPBACK_NETWORK = Network(
-    allreduce_alpha_ms=0.06,
-    allreduce_beta_ms_per_mb=0.9,
-    p2p_alpha_ms=0.05,
-    p2p_beta_ms_per_mb=0.45,
-    optimizer_ms_per_mb=0.35,
+    allreduce_alpha_ms=0.19,
+    allreduce_beta_ms_per_mb=1.14,
+    p2p_alpha_ms=0.08,
+    p2p_beta_ms_per_mb=0.52,
+    optimizer_ms_per_mb=0.23,
     overlap=0.0,
     source="loopback gloo, 2-vCPU development machine",
 )
