@@ -22,7 +22,7 @@ import os
 import random
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,7 +261,10 @@ class _Campaign:
             "harness_version": self.config.protocol,
         }
 
-    def measure(self, pool: WorkerPool, task: Task) -> dict[str, Any]:
+    def measure(self, pool: WorkerPool, task: Task, *, keep: bool = False) -> dict[str, Any]:
+        """One measurement; with ``keep`` the worker keeps the session loaded and the
+        row gets a ``handle`` (and a ``_worker``) for :meth:`time_bursts` instead of
+        latency figures."""
         row = self.row_base(task)
         rt = task.candidate.runtime
         adapter = get_adapter(rt)
@@ -293,6 +296,7 @@ class _Campaign:
             "reference": None if task.reference_path is None else str(task.reference_path),
             "cache_dir": str(self.cache_dir / "prepared"),
             "config": self.config.to_dict(),
+            "keep": keep,
         }
         try:
             resp = worker.request(payload, self.config.timeout_s)
@@ -301,6 +305,8 @@ class _Campaign:
             return row
         before = resp.pop("rss_before_mb", None)
         row.update(resp)
+        if row.get("handle"):
+            row["_worker"] = worker
         if row.get("peak_rss_mb") is not None and before is not None:
             row["rss_delta_mb"] = max(0.0, row["peak_rss_mb"] - before)
         if task.reference_path is None and row.get("status") == Status.OK:
@@ -315,6 +321,106 @@ class _Campaign:
                 "dimension was resolved wrongly, pass --input-shape"
             )
         return row
+
+    def time_bursts(self, rows: list[dict[str, Any]], seed: int) -> None:
+        """Time the kept sessions of one model in short interleaved bursts (in place).
+
+        Each pass times every candidate still running for ``config.burst_s`` seconds, in
+        a shuffled order, so all candidates sample the same stretch of the machine's
+        time: the machine's speed drifts by 10-20 % within a second on a shared VM, and
+        one contiguous window would catch one state of it. A candidate stops once its
+        median's 95 % interval is within ``±target_ci`` (after ``min_bursts`` bursts and
+        ``min_time_s`` of timed runs) or at ``max_time_s`` / ``max_runs``.
+        """
+        from graphrec.bench.protocol import LatencyStats, MachineLoad, median_ci
+
+        cfg = self.config
+        active = [r for r in rows if r.get("handle")]
+        state = {id(r): _Bursts() for r in active}
+        rng = random.Random(seed)
+        while active:
+            rng.shuffle(active)
+            for r in list(active):
+                st = state[id(r)]
+                samples = st.samples
+                worker = r["_worker"]
+                req = {
+                    "op": "burst",
+                    "handle": r["handle"],
+                    "seconds": cfg.burst_s,
+                    "max_runs": cfg.max_runs - len(samples),
+                }
+                try:
+                    resp = worker.request(req, cfg.timeout_s)
+                except WorkerFailure as exc:
+                    for other in active:  # every session of that worker is gone
+                        if other["_worker"] is worker:
+                            other.update(status=exc.status, error=exc.message, handle=None)
+                    active = [a for a in active if a.get("handle")]
+                    break
+                if resp.get("status") != "ok":
+                    r.update(status=Status.RUN_FAILED, error=resp.get("error"))
+                    active.remove(r)
+                    continue
+                samples += [float(x) for x in resp["samples_ms"]]
+                st.timed += float(resp["timed_s"])
+                st.bursts += 1
+                st.loads.append(resp)
+                done = st.timed >= cfg.max_time_s or len(samples) >= cfg.max_runs
+                if not done and st.timed >= cfg.min_time_s and st.bursts >= cfg.min_bursts:
+                    ci = median_ci(samples)
+                    med = float(np.median(samples))
+                    done = ci is not None and (ci[1] - ci[0]) / 2.0 <= cfg.target_ci * med
+                if done:
+                    active.remove(r)
+        for r in rows:
+            got = state.get(id(r))
+            worker = r.pop("_worker", None)
+            handle = r.pop("handle", None)
+            if handle and worker is not None:
+                with suppress(WorkerFailure):
+                    worker.request({"op": "release", "handle": handle}, cfg.timeout_s)
+            timed_ok = (Status.OK, Status.WRONG_OUTPUT, Status.UNVERIFIED)
+            if got is None or not got.samples or r.get("status") not in timed_ok:
+                continue
+            stats = LatencyStats.from_samples(got.samples, got.timed)
+            loads = got.loads
+            weights = [float(x["timed_s"]) for x in loads]
+
+            def mean_of(
+                key: str, ls: list[dict[str, Any]] = loads, ws: list[float] = weights
+            ) -> float | None:
+                vals = [(x[key], w) for x, w in zip(ls, ws, strict=True) if x.get(key) is not None]
+                total = sum(w for _, w in vals)
+                return sum(v * w for v, w in vals) / total if vals and total > 0 else None
+
+            load = MachineLoad(mean_of("foreign_cpu"), mean_of("steal"), loads[-1].get("load_avg"))
+            r.update(
+                n_runs=stats.n_runs,
+                p10_ms=stats.p10_ms,
+                p50_ms=stats.p50_ms,
+                p90_ms=stats.p90_ms,
+                mean_ms=stats.mean_ms,
+                std_ms=stats.std_ms,
+                min_ms=stats.min_ms,
+                ci_rel=stats.ci_rel,
+                foreign_cpu=load.foreign,
+                steal=load.steal,
+                load_avg=load.load_avg,
+                busy=int(load.busy(cfg)),
+                cores=loads[-1].get("cores"),
+                bursts=got.bursts,
+            )
+
+
+@dataclass
+class _Bursts:
+    """What the bursts of one kept session gave so far."""
+
+    samples: list[float] = field(default_factory=list)
+    timed: float = 0.0
+    bursts: int = 0
+    loads: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _inputs_file(cache_dir: Path, model: ModelSpec) -> Path:
@@ -508,32 +614,45 @@ def _run(
             pool = WorkerPool(camp.log_dir, cfg.memory_limit_mb, camp.env, cfg.worker_nice)
             camp.start_failures.clear()
         try:
-            for task in tasks:
-                inputs = _inputs_file(cache, task.model)
-                task.inputs_path = inputs
-                ikey = input_key(task.model)
-                if ikey not in references:
-                    references[ikey] = _reference_file(
-                        pool, task.model, inputs, cache, cfg.timeout_s
+            groups: list[list[Task]] = []
+            for task in tasks:  # consecutive tasks of one model (and inputs) form a group
+                if groups and input_key(groups[-1][0].model) == input_key(task.model):
+                    groups[-1].append(task)
+                else:
+                    groups.append([task])
+            for group in groups:
+                measured: list[tuple[Task, dict[str, Any]]] = []
+                for task in group:
+                    inputs = _inputs_file(cache, task.model)
+                    task.inputs_path = inputs
+                    ikey = input_key(task.model)
+                    if ikey not in references:
+                        references[ikey] = _reference_file(
+                            pool, task.model, inputs, cache, cfg.timeout_s
+                        )
+                    task.reference_path, task.reference_error = references[ikey]
+                    if on_start is not None:
+                        on_start(task)
+                    measured.append((task, camp.measure(pool, task, keep=cfg.burst_s > 0)))
+                if cfg.burst_s > 0:
+                    seed = int(
+                        hashlib.sha256(input_key(group[0].model).encode()).hexdigest()[:8], 16
                     )
-                ref_path, ref_err = references[ikey]
-                task.reference_path = ref_path
-                task.reference_error = ref_err
-                if on_start is not None:
-                    on_start(task)
-                row = camp.measure(pool, task)
-                if ikey not in works:
-                    works[ikey] = model_work(
-                        task.model.onnx_path,
-                        dict(zip(task.model.input_names, task.model.input_shapes, strict=True)),
-                    )
-                classify(row, works[ikey], dev)
-                if ref_path is None and ref_err:
-                    row["reference_error"] = ref_err
-                if store.insert_result(row, replace=not resume):
-                    results.append(row)
-                if camp.on_result is not None:
-                    camp.on_result(row)
+                    camp.time_bursts([row for _, row in measured], seed + group[0].round)
+                for task, row in measured:
+                    ikey = input_key(task.model)
+                    if ikey not in works:
+                        works[ikey] = model_work(
+                            task.model.onnx_path,
+                            dict(zip(task.model.input_names, task.model.input_shapes, strict=True)),
+                        )
+                    classify(row, works[ikey], dev)
+                    if task.reference_path is None and task.reference_error:
+                        row["reference_error"] = task.reference_error
+                    if store.insert_result(row, replace=not resume):
+                        results.append(row)
+                    if camp.on_result is not None:
+                        camp.on_result(row)
         finally:
             pool.close()
 

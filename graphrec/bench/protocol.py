@@ -127,6 +127,10 @@ class MeasureConfig:
         round_spread: Campaigns with ``max_rounds`` above their rounds add a round for
             a pair whose clean round medians spread more than ``±round_spread`` around
             their median.
+        burst_s: Time the candidates of one model in interleaved bursts of this many
+            seconds (each session stays loaded meanwhile); 0 times each candidate in one
+            contiguous window, as harness 1.0 did.
+        min_bursts: Fewest bursts per candidate before the interval may stop it.
     """
 
     warmup_runs: int = 3
@@ -144,6 +148,8 @@ class MeasureConfig:
     busy_foreign: float = 0.10
     busy_steal: float = 0.05
     round_spread: float = 0.03
+    burst_s: float = 0.05
+    min_bursts: int = 4
 
     @classmethod
     def legacy(cls, **changes: Any) -> MeasureConfig:
@@ -156,6 +162,7 @@ class MeasureConfig:
             pin_cores=False,
             quiet_timing=False,
             worker_nice=0,
+            burst_s=0.0,
         )
         base.update(changes)
         return cls(**base)
@@ -163,9 +170,17 @@ class MeasureConfig:
     @property
     def protocol(self) -> str:
         """Short name of the protocol these settings give (recorded with each row)."""
-        if self.target_ci <= 0 and not (self.pin_cores or self.quiet_timing or self.worker_nice):
+        if self.target_ci <= 0 and not (
+            self.pin_cores or self.quiet_timing or self.worker_nice or self.burst_s
+        ):
             return "1.0"
-        new = self.target_ci > 0 and self.pin_cores and self.quiet_timing and self.worker_nice < 0
+        new = (
+            self.target_ci > 0
+            and self.pin_cores
+            and self.quiet_timing
+            and self.worker_nice < 0
+            and self.burst_s > 0
+        )
         return "2.0" if new else "custom"
 
     def to_dict(self) -> dict[str, Any]:

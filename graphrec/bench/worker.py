@@ -167,6 +167,16 @@ def _measure(
                 out["status"] = Status.WRONG_OUTPUT
                 out["error"] = agree.reason
         del first
+        if req.get("keep"):
+            # Interleaved bursts (harness 2.0): the session stays loaded, and the parent
+            # times it in short bursts between the other candidates' ("burst" requests).
+            if hwm:
+                out["worker_peak_rss_mb"] = _peak_rss_mb()
+            handle = f"{cand.candidate_id}#{len(_SESSIONS)}#{time.perf_counter_ns()}"
+            _SESSIONS[handle] = _Kept(adapter, session, inputs, cfg)
+            out["handle"] = handle
+            session = None
+            return out
         if cfg.quiet_timing and notify is not None:
             notify({"phase": "timing"})  # the parent stops sampling until the answer
         probe = LoadProbe.start()
@@ -204,6 +214,72 @@ def _measure(
         session = None
         gc.collect()
     return out
+
+
+class _Kept:
+    """A loaded session kept between burst requests."""
+
+    def __init__(self, adapter: Any, session: Any, inputs: list[np.ndarray], cfg: Any) -> None:
+        self.adapter = adapter
+        self.session = session
+        self.inputs = inputs
+        self.cfg = cfg
+        self.warm = False
+
+
+#: Sessions kept for interleaved bursts, by handle.
+_SESSIONS: dict[str, _Kept] = {}
+
+
+def _burst(req: dict[str, Any], notify: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """Time a kept session for ``seconds`` (at most ``max_runs`` runs); warm it up first
+    the first time. Returns the per-run times and the machine's load meanwhile."""
+    from graphrec.bench.protocol import LoadProbe
+
+    kept = _SESSIONS.get(str(req.get("handle")))
+    if kept is None:
+        return {"status": "failed", "error": f"no kept session {req.get('handle')!r}"}
+    run = kept.adapter.run
+    try:
+        if not kept.warm:
+            for _ in range(kept.cfg.warmup_runs):
+                run(kept.session, kept.inputs)
+            kept.warm = True
+        if kept.cfg.quiet_timing and notify is not None:
+            notify({"phase": "timing"})
+        probe = LoadProbe.start()
+        seconds = float(req.get("seconds", 0.1))
+        max_runs = max(int(req.get("max_runs", 10**6)), 1)
+        samples: list[float] = []
+        clock = time.perf_counter
+        start = clock()
+        while True:
+            t0 = clock()
+            run(kept.session, kept.inputs)
+            t1 = clock()
+            samples.append((t1 - t0) * 1000.0)
+            if t1 - start >= seconds or len(samples) >= max_runs:
+                break
+        load = probe.stop()
+    except Exception as exc:
+        traceback.print_exc()
+        return {"status": "run_failed", "error": _error_text(exc)}
+    return {
+        "status": "ok",
+        "samples_ms": samples,
+        "timed_s": clock() - start,
+        "foreign_cpu": load.foreign,
+        "steal": load.steal,
+        "load_avg": load.load_avg,
+        "cores": ",".join(str(c) for c in probe.cores),
+        "worker_peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _release(req: dict[str, Any]) -> dict[str, Any]:
+    _SESSIONS.pop(str(req.get("handle")), None)
+    gc.collect()
+    return {"status": "ok"}
 
 
 def _reference(req: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         if op == "measure":
             resp = _measure(adapter, req, lambda msg: _send(proto, msg))
+        elif op == "burst":
+            resp = _burst(req, lambda msg: _send(proto, msg))
+        elif op == "release":
+            resp = _release(req)
         elif op == "reference":
             resp = _reference(req)
         else:
