@@ -214,7 +214,7 @@ def search_quality(n: int, seed: int = 0) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- 3. validate
 
-_VALIDATION = {
+_VALIDATION: dict[str, dict[str, Any]] = {
     "mlp": {"width": 512, "depth": 8, "features": 256},
     "cnn": {"width": 16, "depth": 6, "resolution": 32},
     "transformer": {"dim": 128, "depth": 4, "seq": 32, "heads": 4},
@@ -243,7 +243,7 @@ def validate(net: Network, steps: int, batch: int, work: Path, rounds: int = 2) 
 
     net, engine_raw = calibrate_engine(net, steps=steps)
     print("engine overheads (tiny MLP):", json.dumps(engine_raw))
-    rows = []
+    rows: list[dict[str, Any]] = []
     choices = []
     from concurrent.futures import ThreadPoolExecutor
 
@@ -358,8 +358,8 @@ def validate(net: Network, steps: int, batch: int, work: Path, rounds: int = 2) 
     everything = rows
     rows = [r for r in rows if not r["calibration"]]
     pred = [r["predicted_ms"] for r in rows]
-    meas = [r["measured_ms"] for r in rows]
-    rho = float(spearmanr(pred, meas).statistic)
+    measured_all = [r["measured_ms"] for r in rows]
+    rho = float(spearmanr(pred, measured_all).statistic)
     mape = float(np.mean([abs(r["error"]) for r in rows]))
     rho_median = float(spearmanr(pred, [r["median_ms"] for r in rows]).statistic)
     mape_median = float(np.mean([abs(r["error_vs_median"]) for r in rows]))
@@ -414,7 +414,7 @@ def _scaled(prof: ModelProfile, scale: float) -> ModelProfile:
 
 def simulate(net: Network) -> dict[str, Any]:
     base = load_profile("zoo:gpt:0", max_layers=16)
-    rows = []
+    rows: list[dict[str, Any]] = []
     networks = {
         "loopback (calibrated)": net,
         "10 GB/s, 10 us": Network(0.01, 0.1, 0.01, 0.1, net.optimizer_ms_per_mb, overlap=1.0),
