@@ -396,14 +396,7 @@ class _Campaign:
 
             load = MachineLoad(mean_of("foreign_cpu"), mean_of("steal"), loads[-1].get("load_avg"))
             r.update(
-                n_runs=stats.n_runs,
-                p10_ms=stats.p10_ms,
-                p50_ms=stats.p50_ms,
-                p90_ms=stats.p90_ms,
-                mean_ms=stats.mean_ms,
-                std_ms=stats.std_ms,
-                min_ms=stats.min_ms,
-                ci_rel=stats.ci_rel,
+                stats.row_fields(),
                 foreign_cpu=load.foreign,
                 steal=load.steal,
                 load_avg=load.load_avg,

@@ -211,6 +211,19 @@ class LatencyStats:
             return None
         return (self.ci_hi_ms - self.ci_lo_ms) / 2.0 / self.p50_ms
 
+    def row_fields(self) -> dict[str, Any]:
+        """The store columns these statistics fill."""
+        return {
+            "n_runs": self.n_runs,
+            "p10_ms": self.p10_ms,
+            "p50_ms": self.p50_ms,
+            "p90_ms": self.p90_ms,
+            "mean_ms": self.mean_ms,
+            "std_ms": self.std_ms,
+            "min_ms": self.min_ms,
+            "ci_rel": self.ci_rel,
+        }
+
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float], total_s: float) -> LatencyStats:
         """Summarise raw per-run times."""

@@ -402,6 +402,28 @@ def _spec_for_key(sha256: str, spec_json: str | None) -> dict[str, Any]:
     return spec
 
 
+def _commit_migration(conn: sqlite3.Connection, from_version: int, rows: int) -> None:
+    """Record the new schema version and the migration, and commit."""
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    conn.execute(
+        f"INSERT OR REPLACE INTO meta VALUES ('migrated_from_{from_version}', ?)",
+        (json.dumps({"at": _now(), "rows": rows}),),
+    )
+    conn.execute("COMMIT")
+
+
+def _abort_migration(
+    conn: sqlite3.Connection, path: Path, from_version: int, exc: BaseException
+) -> None:
+    """Roll a failed migration back; re-raise a plain failure as a clear store error."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    if isinstance(exc, Exception) and not isinstance(exc, BenchStoreError):
+        raise BenchStoreError(
+            path, f"migration from schema version {from_version} failed, file unchanged ({exc})"
+        ) from exc
+
+
 def _migrate_v1(conn: sqlite3.Connection, path: Path) -> None:
     """Migrate a version-1 store to version 2 in one transaction, keeping every row.
 
@@ -456,23 +478,9 @@ def _migrate_v1(conn: sqlite3.Connection, path: Path) -> None:
             conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('results', ?)", (seq[0],))
         conn.execute("CREATE INDEX IF NOT EXISTS results_status ON results (status)")
         conn.execute("CREATE INDEX IF NOT EXISTS results_model ON results (model_sha256)")
-        conn.execute(
-            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
-        )
-        conn.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('migrated_from_1', ?)",
-            (json.dumps({"at": _now(), "rows": before}),),
-        )
-        conn.execute("COMMIT")
+        _commit_migration(conn, 1, before)
     except BaseException as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        if isinstance(exc, BenchStoreError):
-            raise
-        if isinstance(exc, Exception):
-            raise BenchStoreError(
-                path, f"migration from schema version 1 failed, file unchanged ({exc})"
-            ) from exc
+        _abort_migration(conn, path, 1, exc)
         raise
 
 
@@ -493,23 +501,9 @@ def _migrate_v2(conn: sqlite3.Connection, path: Path) -> None:
         after = int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
         if after != before:
             raise BenchStoreError(path, f"migration kept {after} of {before} rows")
-        conn.execute(
-            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
-        )
-        conn.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('migrated_from_2', ?)",
-            (json.dumps({"at": _now(), "rows": before}),),
-        )
-        conn.execute("COMMIT")
+        _commit_migration(conn, 2, before)
     except BaseException as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        if isinstance(exc, BenchStoreError):
-            raise
-        if isinstance(exc, Exception):
-            raise BenchStoreError(
-                path, f"migration from schema version 2 failed, file unchanged ({exc})"
-            ) from exc
+        _abort_migration(conn, path, 2, exc)
         raise
 
 

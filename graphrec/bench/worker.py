@@ -185,7 +185,7 @@ def _measure(
         if hwm:
             out["worker_peak_rss_mb"] = _peak_rss_mb()
         out.update(
-            ci_rel=stats.ci_rel,
+            stats.row_fields(),
             foreign_cpu=load.foreign,
             steal=load.steal,
             load_avg=load.load_avg,
@@ -193,15 +193,6 @@ def _measure(
             cores=",".join(str(c) for c in probe.cores),
             nice=os.getpriority(os.PRIO_PROCESS, 0),
             autogroup=_autogroup(),
-        )
-        out.update(
-            n_runs=stats.n_runs,
-            p10_ms=stats.p10_ms,
-            p50_ms=stats.p50_ms,
-            p90_ms=stats.p90_ms,
-            mean_ms=stats.mean_ms,
-            std_ms=stats.std_ms,
-            min_ms=stats.min_ms,
         )
     except MemoryError as exc:
         out = {**out, "status": Status.OUT_OF_MEMORY, "error": _error_text(exc)}
