@@ -39,30 +39,20 @@ def test_two_batch_sizes_are_two_rows_and_two_conversions(
     path = make_mlp(tmp_path / "mlp_dyn.onnx", dynamic_batch=True)
     cache = tmp_path / "cache"
     with ResultStore(tmp_path / "r.sqlite") as store:
-        for batch in (1, 4):
-            rows = run_campaign(
-                [path],
-                store=store,
-                device=device,
-                patterns=[OV],
-                threads=(1,),
-                config=fast_config,
-                cache_dir=cache,
-                batch_size=batch,
-            )
-            assert len(rows) == 1 and rows[0]["status"] == Status.OK, rows
-            assert not rows[0]["convert_cached"]  # batch 4 did not reuse batch 1's file
-        stored = store.rows()
-        again = run_campaign(  # resume: both shapes are done
-            [path],
+        kw: dict[str, Any] = dict(
             store=store,
             device=device,
             patterns=[OV],
             threads=(1,),
             config=fast_config,
             cache_dir=cache,
-            batch_size=4,
         )
+        for batch in (1, 4):
+            rows = run_campaign([path], batch_size=batch, **kw)
+            assert len(rows) == 1 and rows[0]["status"] == Status.OK, rows
+            assert not rows[0]["convert_cached"]  # batch 4 did not reuse batch 1's file
+        stored = store.rows()
+        again = run_campaign([path], batch_size=4, **kw)  # resume: both shapes are done
     assert again == []
     assert len(stored) == 2
     assert len({r["measurement_key"] for r in stored}) == 2
