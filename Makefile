@@ -8,7 +8,7 @@ DEPS   := $(VENV)/.deps-stamp
 BUILT  := $(VENV)/.built-stamp
 EXAMPLE ?= examples/models/tiny_convnet.onnx
 
-.PHONY: all venv install demo test lint typecheck pytest bench fuzz clean
+.PHONY: all venv install sysdeps demo test lint typecheck pytest bench fuzz clean
 
 all: install
 
@@ -41,7 +41,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# Debian packages the tests need (.ci/apt-packages.txt)
+sysdeps:
+	bash .ci/sysdeps.sh
+
+pytest: install sysdeps
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
