@@ -103,6 +103,11 @@ class Family:
         int8: Which int8 quantisation suits the family: ``"static"`` (QDQ, calibrated;
             convolution networks) or ``"dynamic"`` (weights int8, activations quantised at
             run time; transformers and RNNs).
+        tags: Free-form labels.
+        rewrite: Optional ONNX-level rewrite applied to the fp32 export before any int8
+            quantisation: ``rewrite(onnx_bytes, params) -> onnx_bytes``. It must keep the
+            function the torch module computes (the ``.torch.json`` sidecar still describes
+            the model) and be deterministic in its arguments.
     """
 
     name: str
@@ -114,6 +119,7 @@ class Family:
     output_names: tuple[str, ...] = ("output",)
     int8: Literal["static", "dynamic"] = "static"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    rewrite: Callable[[bytes, Mapping[str, Any]], bytes] | None = None
 
 
 def image_input(params: Mapping[str, Any], channels: int = 3) -> list[InputSpec]:

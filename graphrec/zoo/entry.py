@@ -249,6 +249,12 @@ class ZooEntry:
     def onnx_bytes(self) -> bytes:
         """The serialized ONNX model (fp32 or the int8 variant), bit-identical per entry."""
         fp32 = self._export_fp32()
+        rewrite = self.family_spec.rewrite
+        if rewrite is not None:
+            try:
+                fp32 = rewrite(fp32, self.params)
+            except Exception as exc:  # onnx tooling raises many unrelated types
+                raise ZooError(f"{self.model_id}: ONNX rewrite failed: {exc}") from exc
         if self.variant == "fp32":
             return fp32
         return self._quantize(fp32)
