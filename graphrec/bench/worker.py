@@ -125,6 +125,7 @@ def _measure(
         measure_latency,
     )
     from graphrec.runtimes.base import Candidate, ModelSpec, UnsupportedModelError, prepare_cached
+    from graphrec.runtimes.convert import ConversionMismatchError
 
     model = ModelSpec.from_dict(req["model"])
     cand = Candidate.parse(req["candidate"])
@@ -198,6 +199,8 @@ def _measure(
         out = {**out, "status": Status.OUT_OF_MEMORY, "error": _error_text(exc)}
     except UnsupportedModelError as exc:
         out = {**out, "status": Status.UNSUPPORTED, "error": _error_text(exc)}
+    except ConversionMismatchError as exc:  # ONNX -> torch conversion disagrees with ORT
+        out = {**out, "status": Status.WRONG_OUTPUT, "error": _error_text(exc)}
     except Exception as exc:
         out = {**out, "status": stage, "error": _error_text(exc)}
         traceback.print_exc()

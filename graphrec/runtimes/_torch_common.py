@@ -11,14 +11,36 @@ import numpy as np
 from graphrec.runtimes.base import ModelSpec, UnsupportedModelError
 from graphrec.runtimes.inputs import make_inputs
 
+#: Input keys whose converted module already passed the check in this process.
+_CHECKED: set[str] = set()
 
-def build_module_and_args(model: ModelSpec) -> tuple[Any, tuple[Any, ...]]:
-    """Build the model's torch module and example inputs (the benchmark's own inputs)."""
+
+def build_module_and_args(model: ModelSpec, *, check: bool = True) -> tuple[Any, tuple[Any, ...]]:
+    """Build the model's torch module and example inputs (the benchmark's own inputs).
+
+    A module converted from the ONNX file (no sidecar: :mod:`graphrec.runtimes.convert`)
+    is checked against onnxruntime on these inputs first, once per process and input key
+    (``check=False`` skips it, for a load after a checked prepare).
+
+    Raises:
+        UnsupportedModelError: The model has no torch source at all.
+        ConversionError: The ONNX -> torch conversion failed (``convert_failed``).
+        ConversionMismatchError: The converted module disagrees with onnxruntime
+            (``wrong_output``).
+    """
     import torch
+
+    from graphrec.runtimes.base import input_key
+    from graphrec.runtimes.convert import check_conversion, is_conversion
 
     if model.torch_source is None:
         raise UnsupportedModelError("needs a torch source (bare ONNX file)")
     module = model.torch_source.build()
+    if check and is_conversion(model.torch_source):
+        key = f"{input_key(model)}:{model.torch_source.kwargs.get('converter')}"
+        if key not in _CHECKED:
+            check_conversion(module, model)
+            _CHECKED.add(key)
     args = tuple(torch.from_numpy(a) for a in make_inputs(model))
     return module, args
 

@@ -1,7 +1,7 @@
 """ExecuTorch adapter: ``torch.export`` -> XNNPACK-delegated ``.pte`` -> portable runtime.
 
-Conversion starts from the torch module (models without a torch source are reported
-as "needs a torch source"). Without the XNNPACK delegate ExecuTorch's portable kernels
+Conversion starts from the torch module: the sidecar's, or for a bare ONNX file a
+conversion of it (:mod:`graphrec.runtimes.convert`, checked against onnxruntime). Without the XNNPACK delegate ExecuTorch's portable kernels
 are ~100x slower, so only the delegated form is offered. Threads are set through the
 runtime's thread pool before loading.
 

@@ -31,6 +31,7 @@ __all__ = [
     "model_spec",
     "resolve_shape",
     "torch_source_for",
+    "torch_source_or_conversion",
 ]
 
 Dim = DeclaredDim
@@ -97,6 +98,22 @@ def torch_source_for(onnx_path: str | Path) -> TorchSource | None:
     return TorchSource(factory, kwargs)
 
 
+def torch_source_or_conversion(onnx_path: str | Path) -> TorchSource:
+    """The sidecar's torch source, or else a conversion of the ONNX file itself.
+
+    A bare ONNX file gets graphrec's ONNX -> torch converter
+    (:mod:`graphrec.runtimes.convert`), whose module is checked against onnxruntime
+    before LiteRT, ExecuTorch or torch convert it further.
+
+    Raises:
+        ModelLoadError: The sidecar exists but is malformed.
+    """
+    from graphrec.runtimes.convert import conversion_source
+
+    source = torch_source_for(onnx_path)
+    return source if source is not None else conversion_source(onnx_path)
+
+
 _ONNX_DTYPES = {
     1: "float32",
     2: "uint8",
@@ -125,7 +142,8 @@ def model_spec(
     """Describe an ONNX file for benchmarking: identity, concrete inputs, outputs.
 
     Only the graph's declarations are read (``onnx.load`` without external weights).
-    The torch source defaults to the file's ``.torch.json`` sidecar. ``input_values``
+    The torch source defaults to the file's ``.torch.json`` sidecar, else to a conversion
+    of the file (:func:`torch_source_or_conversion`). ``input_values``
     fills the named inputs with one constant (see :func:`make_inputs`).
 
     Raises:
@@ -189,7 +207,7 @@ def model_spec(
         input_shapes=shapes,
         input_dtypes=dtypes,
         output_names=outputs,
-        torch_source=torch_source if torch_source is not None else torch_source_for(p),
+        torch_source=torch_source if torch_source is not None else torch_source_or_conversion(p),
         input_values={str(k): float(v) for k, v in (input_values or {}).items()},
     )
 

@@ -2,8 +2,8 @@
 run by the ``ai-edge-litert`` interpreter with the XNNPACK delegate.
 
 The practical route to a ``.tflite`` here starts from the torch module (the ONNX ->
-TensorFlow -> TFLite route needs TensorFlow), so models without a torch source are
-reported as unsupported ("needs a torch source").
+TensorFlow -> TFLite route needs TensorFlow): the sidecar's module, or for a bare ONNX
+file a conversion of it (:mod:`graphrec.runtimes.convert`, checked against onnxruntime).
 
 Candidate ids: ``litert/xnnpack/fp32/threads=2``, ``litert/builtin/fp32/threads=1``
 (reference kernels, no delegate).

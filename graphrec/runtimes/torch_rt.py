@@ -1,5 +1,6 @@
 """PyTorch adapter: eager, TorchScript (trace) and ``torch.compile`` for models with a
-torch source ("needs a torch source" otherwise).
+torch source: the sidecar's module, or a conversion of the ONNX file
+(:mod:`graphrec.runtimes.convert`).
 
 Threads are set with ``torch.set_num_threads`` at load. ``torch.compile`` compiles on the
 first call, so its cost shows up in the cold start.
@@ -67,7 +68,9 @@ class TorchAdapter(RuntimeAdapter):
             target = workdir / "model.pt"
             traced.save(str(target))
             return target
-        # eager / compile rebuild the module from its source at load time
+        # eager / compile rebuild the module from its source at load time (a module
+        # converted from ONNX was built and checked above, so a failed conversion is a
+        # failed prepare)
         target = workdir / "source.json"
         assert model.torch_source is not None
         target.write_text(json.dumps(model.torch_source.to_dict()))
@@ -82,7 +85,7 @@ class TorchAdapter(RuntimeAdapter):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 return torch.jit.load(str(artifact)).eval()
-        module, _ = build_module_and_args(model)
+        module, _ = build_module_and_args(model, check=False)
         if candidate.backend == "compile":
             return torch.compile(module)
         return module

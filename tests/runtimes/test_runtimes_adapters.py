@@ -64,10 +64,19 @@ def test_round_trip(
 
 @pytest.mark.parametrize("runtime", TORCH_SOURCED)
 def test_bare_onnx_needs_torch_source(runtime: str, mlp_path: Path) -> None:
+    from dataclasses import replace
+
+    from graphrec.runtimes.convert import is_conversion
+
     adapter = get_adapter(runtime)
     spec = model_spec(mlp_path)
     cand = adapter.candidates(DeviceProfile.detect(probe_gpus=False), (1,))[0]
-    assert adapter.check(spec, cand) == "needs a torch source (bare ONNX file)"
+    # A bare ONNX file gets a conversion of itself as its torch source (issue 22)...
+    assert is_conversion(spec.torch_source)
+    assert adapter.check(spec, cand) is None
+    # ...and a spec without any torch source is still refused.
+    bare = replace(spec, torch_source=None)
+    assert adapter.check(bare, cand) == "needs a torch source (bare ONNX file)"
 
 
 def test_ncnn_refuses_batch_above_one(mlp_path: Path, tmp_path: Path) -> None:
