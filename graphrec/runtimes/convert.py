@@ -50,6 +50,7 @@ __all__ = [
     "ConversionMismatchError",
     "check_conversion",
     "conversion_source",
+    "has_torch_route",
     "is_conversion",
     "onnx_torch_module",
     "unsupported_ops",
@@ -1083,6 +1084,33 @@ def conversion_source(onnx_path: str | Path, converter: str = "graphrec") -> Tor
     return TorchSource(
         CONVERTER_FACTORY, {"path": str(Path(onnx_path).resolve()), "converter": converter}
     )
+
+
+def has_torch_route(path: str | Path) -> bool:
+    """Whether the runtimes that start from torch can take this model file.
+
+    True when it has a ``.torch.json`` sidecar, or when it is an ONNX file whose
+    operators graphrec's converter all has rules for (the conversion may still fail on
+    an attribute, or disagree with onnxruntime: the benchmark records that). Reads the
+    graph without its weights.
+    """
+    from graphrec.runtimes.inputs import torch_source_for
+
+    p = Path(path)
+    try:
+        if torch_source_for(p) is not None:
+            return True
+    except GraphRecError:
+        return False
+    if p.suffix.lower() != ".onnx" or not p.is_file():
+        return False
+    try:
+        import onnx
+
+        proto = onnx.load(str(p), load_external_data=False)
+    except Exception:
+        return False
+    return not unsupported_ops(proto)
 
 
 def is_conversion(source: TorchSource | None) -> bool:
