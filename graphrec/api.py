@@ -297,12 +297,10 @@ def _needs_torch_source(runtime: str) -> bool:
 
 
 def _has_torch_source(onnx_path: str | os.PathLike[str]) -> bool:
-    from graphrec.runtimes.inputs import torch_source_for
+    # a .torch.json sidecar, or an ONNX file graphrec's ONNX -> torch converter takes
+    from graphrec.runtimes.convert import has_torch_route
 
-    try:
-        return torch_source_for(Path(onnx_path)) is not None
-    except GraphRecError:
-        return False
+    return has_torch_route(Path(onnx_path))
 
 
 def _mark_torch_source(choices: list[Choice], has_source: bool) -> list[Choice]:
