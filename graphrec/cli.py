@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "graphrec.bench._cli",
         "the measurement campaign: zoo -> every runtime -> store (resumable)",
     ),
+    "store": (
+        "graphrec.bench._cli",
+        "results stores: copy between SQLite and PostgreSQL, digest",
+    ),
     "zoo": ("graphrec.zoo._cli", "generate models of the architecture zoo"),
     "mine": (
         "graphrec.mining._cli",
