@@ -68,13 +68,15 @@ def _console() -> Any:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from graphrec.bench.report import write_html_report
-    from graphrec.bench.store import ResultStore
+    from graphrec.bench.store import ResultStore, is_postgres_url
 
-    if not Path(args.store).is_file():
+    url = is_postgres_url(args.store)
+    if not url and not Path(args.store).is_file():
         raise GraphRecError(f"{args.store}: no such results store")
+    default_out = Path("bench.html") if url else Path(args.store).with_suffix(".html")
     with ResultStore(args.store) as store:
         rows = store.rows()
-        out = write_html_report(rows, args.out or Path(args.store).with_suffix(".html"))
+        out = write_html_report(rows, args.out or default_out)
         print(f"wrote {out} ({len(rows)} rows)")
         if args.csv:
             print(f"wrote {store.export_csv(args.csv)}")
@@ -257,7 +259,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--threads", type=_int_list, default=(1, 2), help="thread counts (default 1,2)")
     add_alias(
         p,
-        p.add_argument("--store", default="bench.sqlite", help="results store (bench.sqlite)"),
+        p.add_argument(
+            "--store",
+            default="bench.sqlite",
+            metavar="FILE|URL",
+            help="results store: a SQLite file (default bench.sqlite) or a "
+            "postgresql://user@host/db URL",
+        ),
         "--db",
     )
     p.add_argument("--repeat", type=int, default=1, help="rounds in fresh processes (default 1)")
@@ -298,6 +306,72 @@ def register(subparsers: Any) -> None:
     from graphrec.bench.campaign import register as register_campaign
 
     register_campaign(subparsers)
+    _register_store(subparsers)
+
+
+def _register_store(subparsers: Any) -> None:
+    """``graphrec store copy SRC DST`` and ``graphrec store digest STORE``."""
+    p = subparsers.add_parser(
+        "store",
+        help="results stores: copy between SQLite and PostgreSQL, digest",
+        description="Results stores are SQLite files (bench.sqlite) or PostgreSQL URLs "
+        "(postgresql://user@host/db). 'copy' moves every row from SRC into DST (created "
+        "when missing; rows DST already holds are kept) and checks the result by a hash "
+        "of every row; 'digest' prints that hash.",
+    )
+    sub = p.add_subparsers(dest="store_cmd", metavar="SUBCOMMAND", required=True)
+    cp = sub.add_parser("copy", help="copy every row of SRC into DST (either backend)")
+    cp.add_argument("src", metavar="SRC", help="source store (file or URL; read only)")
+    cp.add_argument("dst", metavar="DST", help="destination store (file or URL)")
+    cp.add_argument("--batch", type=int, default=2000, help="rows per transaction (2000)")
+    cp.add_argument("--json", action="store_true", help="print the report as JSON")
+    cp.set_defaults(func=_cmd_store_copy)
+    dg = sub.add_parser("digest", help="SHA-256 of every row of a store")
+    dg.add_argument("store", metavar="STORE", help="store (file or URL)")
+    dg.set_defaults(func=_cmd_store_digest)
+
+
+def _cmd_store_copy(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from graphrec.bench.store import copy_store
+
+    if args.batch < 1:
+        raise GraphRecError(f"--batch must be >= 1, got {args.batch}")
+    report = copy_store(args.src, args.dst, batch=args.batch)
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(report), "identical": report.identical}, indent=2))
+    else:
+        if report.migrated_from is not None:
+            print(
+                f"{report.source} is schema version {report.migrated_from}: copied from a "
+                "migrated temporary copy (the file is unchanged)"
+            )
+        extra = ", ".join(f"{t} +{n}" for t, n in report.records.items())
+        rate = report.rows / report.seconds if report.seconds > 0 else float("inf")
+        print(
+            f"copied {report.rows} rows from {report.source} to {report.destination}: "
+            f"{report.inserted} new, {report.rows - report.inserted} already there "
+            f"({extra}) in {report.seconds:.2f} s ({rate:.0f} rows/s)"
+        )
+        if report.identical:
+            verdict = "identical row sets"
+        elif report.destination_rows > report.rows:
+            verdict = (
+                f"the destination also holds {report.destination_rows - report.rows} other rows"
+            )
+        else:
+            verdict = "row sets differ (the destination kept its own version of some keys)"
+        print(f"digest {report.source_digest[:16]} -> {report.destination_digest[:16]}: {verdict}")
+    return 0 if report.identical or report.destination_rows > report.rows else 1
+
+
+def _cmd_store_digest(args: argparse.Namespace) -> int:
+    from graphrec.bench.store import ResultStore, store_digest
+
+    with ResultStore(args.store, readonly=True) as store:
+        print(f"{store_digest(store)}  {store.count()} rows")
+    return 0
 
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -75,6 +76,17 @@ def _names(values: Sequence[str] | None) -> list[str] | None:
     if not values:
         return None
     return [n.strip() for v in values for n in v.split(",") if n.strip()] or None
+
+
+def _side_path(store: str) -> Path:
+    """The local file the pid, log and session files of a store are named after: the
+    store itself, or for a PostgreSQL URL a name under ``runs/``."""
+    from graphrec.bench.store import display_location, is_postgres_url
+
+    if not is_postgres_url(store):
+        return Path(store)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", display_location(store).split("://", 1)[1])
+    return Path("runs") / f"pg-{name}"
 
 
 def _pid_file(store: Path) -> Path:
@@ -194,8 +206,9 @@ def _restore(store: Path, snapshot: Path) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    store_path = Path(args.store)
-    _restore(store_path, Path(args.snapshot))
+    store_path = _side_path(args.store)
+    if store_path == Path(args.store):
+        _restore(store_path, Path(args.snapshot))
     if args.background:
         return _background(argv, store_path)
     other = _running_pid(store_path)
@@ -216,10 +229,8 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from graphrec.zoo import FAMILIES, generate, read_manifest
-
     zoo = Path(args.zoo)
-    store_path = Path(args.store)
+    store_path = _side_path(args.store)
     families = _names(args.families)
     session = uuid.uuid4().hex[:12]
     started = time.monotonic()
@@ -228,10 +239,32 @@ def _run(args: argparse.Namespace) -> int:
     base = {"session": session, "host": socket.gethostname(), "pid": os.getpid()}
     _append(sessions, {**base, "event": "start", "argv": sys.argv[1:], "time": _now()})
 
-    measurer = None if args.generate_only else _Measurer(args, store_path)
+    measurer: _Measurer | None = None
+    if not args.generate_only:
+        measurer = _FleetMeasurer(args) if args.ray else _Measurer(args, args.store)
+    try:
+        return _generate_and_measure(args, measurer, zoo, families, started, deadline, base)
+    finally:
+        if measurer is not None:
+            measurer.close()
+
+
+def _generate_and_measure(
+    args: argparse.Namespace,
+    measurer: _Measurer | None,
+    zoo: Path,
+    families: list[str] | None,
+    started: float,
+    deadline: float | None,
+    base: dict[str, Any],
+) -> int:
+    from graphrec.zoo import FAMILIES, generate, read_manifest
+
+    sessions = _sessions_file(_side_path(args.store))
     if measurer is not None:
         base["device_id"] = measurer.device_id
-        print(f"device {measurer.device_id}: {len(measurer.candidates)} candidates", flush=True)
+        if not isinstance(measurer, _FleetMeasurer):  # (a fleet plans on each node)
+            print(f"device {measurer.device_id}: {len(measurer.candidates)} candidates", flush=True)
         for name, why in sorted(measurer.skipped.items()):
             print(f"  runtime {name} skipped: {why}", flush=True)
 
@@ -303,13 +336,13 @@ def _run(args: argparse.Namespace) -> int:
 class _Measurer:
     """Plans candidates once and measures model chunks, skipping fully stored ones."""
 
-    def __init__(self, args: argparse.Namespace, store_path: Path) -> None:
+    def __init__(self, args: argparse.Namespace, store: str) -> None:
         from graphrec.bench._cli import protocol_config
         from graphrec.bench.harness import plan_candidates
         from graphrec.device import DeviceProfile
 
         self.args = args
-        self.store_path = store_path
+        self.store = store
         self.device = DeviceProfile.detect()
         self.device_id = self.device.device_id
         self.runtimes = _names(args.runtimes)
@@ -336,7 +369,7 @@ class _Measurer:
         for path, rounds in plan:
             if str(path) not in self.measured:
                 todo.setdefault(rounds, []).append(path)
-        with ResultStore(self.store_path) as store:
+        with ResultStore(self.store) as store:
             for rounds, paths in sorted(todo.items()):
                 for i in range(0, len(paths), self.args.batch):
                     part = paths[i : i + self.args.batch]
@@ -369,13 +402,74 @@ class _Measurer:
                     )
         return added
 
+    def close(self) -> None:
+        """Nothing to release (each chunk opens and closes the store)."""
+
+
+class _FleetMeasurer(_Measurer):
+    """Measures model chunks as Ray tasks on every device profile of a cluster
+    (:mod:`graphrec.bench.fleet`), into the shared store."""
+
+    def __init__(self, args: argparse.Namespace) -> None:  # (no local planning)
+        import ray
+
+        from graphrec.bench._cli import protocol_config
+        from graphrec.bench.fleet import cluster_profiles, connect, settings_from
+
+        self.args = args
+        self.store = args.store
+        self.measured = set()
+        self.skipped = {}
+        self.connection = connect(args.ray, slots=args.slots)
+        self.profiles = cluster_profiles()
+        self.device_id = "fleet " + ",".join(f"{p} x{n:g}" for p, n in self.profiles.items())
+        self.candidates = []
+        self.settings = settings_from(
+            argparse.Namespace(**{**vars(args), "runtimes": _names(args.runtimes)}),
+            protocol_config(args, timeout_s=args.timeout),
+        )
+        self.settings.max_rounds = args.max_rounds
+        if self.connection.dashboard_url:
+            print(f"Ray dashboard: {self.connection.dashboard_url}", flush=True)
+        print(f"Ray cluster: {len(ray.nodes())} node(s)", flush=True)
+
+    def measure(self, plan: list[tuple[Path, int]]) -> int:
+        """Measure ``(model path, rounds)`` pairs as Ray tasks; returns rows added."""
+        from graphrec.bench.fleet import describe, run_fleet
+
+        todo = [(p, r) for p, r in plan if str(p) not in self.measured]
+        if not todo:
+            return 0
+        report = run_fleet(todo, store=self.store, settings=self.settings)
+        self.measured.update(str(p) for p, _ in todo)
+        print(f"[{_now()}] {describe(self.store, report)}", flush=True)
+        for key, why in sorted(report.failed.items()):
+            print(f"  failed {key}: {why}", flush=True)
+        return report.rows_added
+
+    def close(self) -> None:
+        """Shut down the local Ray cluster this campaign started, if any."""
+        if self.connection.started:
+            import ray
+
+            ray.shutdown()
+
+
+def _cmd_node_resources(args: argparse.Namespace) -> int:
+    from graphrec.bench.fleet import node_resources
+
+    print(json.dumps(node_resources(args.slots, cores_per_slot=args.cores_per_slot)))
+    return 0
+
 
 # ----------------------------------------------------------------------------- status/stop
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from graphrec.bench.store import is_postgres_url
+
     zoo = Path(args.zoo)
-    store_path = Path(args.store)
+    store_path = _side_path(args.store)
     from graphrec.zoo import read_manifest
 
     manifest = read_manifest(zoo)
@@ -397,12 +491,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 per[rec["session"]] = max(per.get(rec["session"], 0.0), float(rec["elapsed_s"]))
         total = sum(per.values())
         print(f"wall time: {total / 3600:.2f} h over {len(per)} session(s)")
-    if not store_path.is_file():
+    if not is_postgres_url(args.store) and not store_path.is_file():
         print(f"store {store_path}: not created yet")
         return 0
-    from graphrec.bench.store import ResultStore
+    from graphrec.bench.store import ResultStore, display_location
 
-    with ResultStore(store_path) as store:
+    store_path = Path(display_location(args.store))
+    with ResultStore(args.store, readonly=True) as store:
         rows = store.rows()
         models = store.models()
     by_dev = Counter(r["device_id"] for r in rows)
@@ -417,8 +512,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from graphrec.bench.store import is_postgres_url
+
+    if is_postgres_url(args.store):
+        print("snapshot copies a SQLite store; for PostgreSQL: graphrec store copy URL FILE")
+        return 1
+    return _snapshot(Path(args.store), Path(args.snapshot))
+
+
 def _cmd_stop(args: argparse.Namespace) -> int:
-    store_path = Path(args.store)
+    store_path = _side_path(args.store)
     pid = _running_pid(store_path)
     if pid is None:
         print("no campaign driver is running")
@@ -472,7 +576,8 @@ def register(subparsers: Any) -> None:
         q.add_argument(
             "--store",
             default=str(DEFAULT_STORE),
-            help="SQLite results store (default runs/campaign.sqlite)",
+            help="results store: a SQLite file (default runs/campaign.sqlite) or a "
+            "postgresql://user@host/db URL",
         )
         q.add_argument(
             "--snapshot", default=str(DEFAULT_SNAPSHOT), help="tracked gzipped copy of the store"
@@ -504,6 +609,19 @@ def register(subparsers: Any) -> None:
     run.add_argument("--max-hours", type=float, default=None, help="stop after this long")
     run.add_argument("--generate-only", action="store_true", help="do not measure")
     run.add_argument("--background", action="store_true", help="detach and log to <store>.log")
+    run.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="measure as Ray tasks on the cluster at ADDRESS, on every device profile its "
+        "nodes offer ('auto': the local cluster, started if none runs)",
+    )
+    run.add_argument(
+        "--slots",
+        type=int,
+        default=None,
+        help="(--ray auto, new local cluster) measurement slots of this machine "
+        "(default: one per core)",
+    )
     run.set_defaults(func=lambda a: _cmd_run(a, _command_line(run, a)))
 
     st = sub.add_parser("status", help="progress of the campaign")
@@ -511,7 +629,14 @@ def register(subparsers: Any) -> None:
     st.set_defaults(func=_cmd_status)
     sn = sub.add_parser("snapshot", help="write the tracked, gzipped copy of the store")
     common(sn)
-    sn.set_defaults(func=lambda a: _snapshot(Path(a.store), Path(a.snapshot)))
+    sn.set_defaults(func=_cmd_snapshot)
+    nr = sub.add_parser(
+        "node-resources",
+        help="the Ray resources this machine offers as a fleet node (for ray start)",
+    )
+    nr.add_argument("--slots", type=int, default=None, help="measurement slots (default: cores)")
+    nr.add_argument("--cores-per-slot", type=int, default=1, help="cores per slot (default 1)")
+    nr.set_defaults(func=_cmd_node_resources)
     sp = sub.add_parser("stop", help="stop the background driver (SIGTERM)")
     common(sp)
     sp.set_defaults(func=_cmd_stop)

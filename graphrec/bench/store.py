@@ -762,6 +762,7 @@ class CopyReport:
         source_digest: :func:`store_digest` of the source.
         destination_digest: :func:`store_digest` of the destination after the copy
             (equal to ``source_digest`` when the destination was empty).
+        destination_rows: Result rows in the destination after the copy.
         migrated_from: Schema version of an older SQLite source, copied from a migrated
             temporary copy (the source file is not touched), else ``None``.
     """
@@ -774,6 +775,7 @@ class CopyReport:
     seconds: float
     source_digest: str
     destination_digest: str
+    destination_rows: int = 0
     migrated_from: int | None = None
 
     @property
@@ -889,5 +891,6 @@ def copy_store(
                 seconds=seconds,
                 source_digest=store_digest(source),
                 destination_digest=store_digest(target),
+                destination_rows=target.count(),
                 migrated_from=migrated,
             )
