@@ -231,7 +231,7 @@ def test_converted_module_exports(tmp_path: Path) -> None:
     """The module ``torch.export`` sees (ExecuTorch's and litert-torch's input) is static."""
     import torch
 
-    name, nodes, ins, outs, inits, opset = CASES[2]
+    _name, nodes, ins, outs, inits, opset = CASES[2]
     path = _save(tmp_path / "m.onnx", nodes, ins, outs, inits, opset)
     spec = model_spec(path)
     module = onnx_torch_module(str(path))
