@@ -193,6 +193,22 @@ def model_spec(
             raise ShapeSpecError(
                 f"{p}: no input named {unknown} (for a {what}); inputs are {names}"
             )
+    # What the graph says about the inputs (graphrec.runtimes.input_infer) fills the
+    # sizes and values the caller left open; the caller's own always win.
+    from graphrec.runtimes.input_infer import infer_inputs
+
+    inferred = infer_inputs(
+        proto,
+        declared=declared,
+        dtypes=dict(zip(names, dtypes, strict=True)),
+        overrides=overrides,
+        input_values=input_values,
+        dim_values=dim_values,
+        batch_size=batch_size,
+        path=p,
+    )
+    overrides = {**inferred.shapes, **(overrides or {})}
+    input_values = {**inferred.values, **(input_values or {})}
     # All inputs at once, so inputs sharing a symbolic dim (ids/mask "seq") agree.
     resolved = resolve_input_shapes(
         declared, overrides, batch_size=batch_size, dim_values=dim_values
