@@ -496,12 +496,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     from graphrec.bench.store import ResultStore, display_location
 
-    store_path = Path(display_location(args.store))
+    label = display_location(args.store)
     with ResultStore(args.store, readonly=True) as store:
         rows = store.rows()
         models = store.models()
     by_dev = Counter(r["device_id"] for r in rows)
-    print(f"store {store_path}: {len(rows)} rows, {len(models)} models, devices {dict(by_dev)}")
+    print(f"store {label}: {len(rows)} rows, {len(models)} models, devices {dict(by_dev)}")
     status = Counter((r["runtime"], r["status"]) for r in rows)
     runtimes = sorted({rt for rt, _ in status})
     for rt in runtimes:

@@ -184,6 +184,8 @@ class ItemResult:
     pid: int
     cores: tuple[int, ...]
     seconds: float
+    #: Times the item's store connection was retried (a dropped PostgreSQL server).
+    store_retries: int = 0
 
 
 @dataclass
@@ -361,6 +363,7 @@ def measure_item(
                     worker_env={SLOT_ENV: lock},
                     on_plan=pending.append,
                 )
+                retries = int(getattr(results, "reconnects", 0))
         finally:
             _pin_process(before)
     return ItemResult(
@@ -372,6 +375,7 @@ def measure_item(
         pid=os.getpid(),
         cores=cores,
         seconds=time.monotonic() - t0,
+        store_retries=retries,
     )
 
 

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 
 
@@ -32,6 +33,20 @@ def pg_bindir() -> Path | None:
 def _version_key(path: str) -> tuple[int, ...]:
     part = Path(path).parts[-3]
     return tuple(int(x) for x in part.split(".") if x.isdigit())
+
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def free_port() -> int:
@@ -91,7 +106,11 @@ class PgServer:
         """SIGKILL the server (a crash: no shutdown, connections drop)."""
         pid = self.postmaster_pid()
         if pid is not None:
+            children = [c for c in _pids() if _ppid(c) == pid]
             os.kill(pid, signal.SIGKILL)
+            for child in children:  # the backends too: nothing is left to shut down cleanly
+                with suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 try:
