@@ -34,8 +34,17 @@ if TYPE_CHECKING:
 
     from graphrec.device import DeviceProfile
     from graphrec.recommender.estimator import Recommender
+    from graphrec.selection.select import Selection
 
-__all__ = ["ARTEFACT_ENV", "Choice", "Recommendation", "load_artefact", "recommend", "verify"]
+__all__ = [
+    "ARTEFACT_ENV",
+    "Choice",
+    "Recommendation",
+    "load_artefact",
+    "recommend",
+    "select",
+    "verify",
+]
 
 #: Environment variable naming the default artefact folder.
 ARTEFACT_ENV = "GRAPHREC_ARTEFACT"
@@ -61,7 +70,12 @@ class Choice:
             (``None`` when not measured or it failed).
         measured_status: The harness status of that measurement (``None`` if not run).
         note: Why the choice cannot run this model whatever the prediction (e.g. its
-            runtime converts from the PyTorch module and the model is a bare ONNX file).
+            runtime converts from the PyTorch module and the model is a bare ONNX file,
+            or an operator's probe failed), or why a lossy choice is not ranked.
+        p_within_tolerance: For bf16 / fp16 / int8 choices: the probability that the
+            outputs stay within ``tolerance`` of fp32 (measured error distribution of
+            the choice on the training models); ``None`` for fp32 or when unknown.
+        tolerance: The relative L2 error that probability is for.
     """
 
     rank: int
@@ -77,6 +91,8 @@ class Choice:
     measured_ms: float | None = None
     measured_status: str | None = None
     note: str | None = None
+    p_within_tolerance: float | None = None
+    tolerance: float | None = None
 
     @property
     def runtime(self) -> str:
@@ -189,12 +205,25 @@ def recommend(
     batch_size: int = 1,
     dim_values: Mapping[str, int] | None = None,
     artefact: str | os.PathLike[str] | None = None,
+    precision: str | Sequence[str] | None = None,
+    tolerance: float | None = None,
+    check_support: bool = True,
 ) -> Recommendation:
     """Rank the deployment choices for an ONNX model on a device.
 
     Dynamic input dimensions are resolved by the same rule as ``graphrec bench``
     (override with ``input_shapes`` / ``batch_size`` / ``dim_values``), so a
     recommendation can be checked against a measurement of the same candidate ids.
+
+    Precision is the user's choice: by default only exact (fp32) choices are ranked.
+    Lossy ones (bf16, fp16, int8) are listed after them with what they would gain and
+    the probability that their outputs stay within the tolerance (the measured error
+    distribution of that choice on the training models,
+    :mod:`graphrec.recommender.precision`); ``precision`` or ``tolerance`` opt in.
+
+    Choices that cannot run the model are listed last with the reason: an adapter rule,
+    or an operator whose single-operator probe failed on that runtime version
+    (:mod:`graphrec.runtimes.support`).
 
     Args:
         onnx_path: The model.
@@ -208,6 +237,14 @@ def recommend(
         dim_values: Sizes of named symbolic dimensions.
         artefact: Trained recommender folder (default: ``$GRAPHREC_ARTEFACT``, then the
             packaged one).
+        precision: Precisions to rank, e.g. ``"fp32,bf16"`` or ``["fp32", "int8"]``
+            (default fp32 only; ``"all"`` for every one).
+        tolerance: The relative L2 output error the user accepts. Given alone, every
+            precision is ranked and a lossy choice's chance to run counts only its
+            chance to stay within ``tolerance``; with ``precision``, it sets the
+            tolerance of the probabilities shown (default: the harness's own per
+            precision, :func:`graphrec.bench.protocol.tolerance_for`).
+        check_support: Apply the adapters' rules and the operator support tables.
 
     Returns:
         The :class:`Recommendation`.
@@ -241,14 +278,38 @@ def recommend(
             )
     # Runtimes that convert from the PyTorch module cannot run a bare ONNX file: they take
     # no part in the ranking's draws (else they would be "the fastest" in some draws and
-    # inflate every other choice's expected loss).
+    # inflate every other choice's expected loss). Nor do choices a rule or an operator
+    # blocks, nor lossy choices the user did not opt in to.
     has_source = _has_torch_source(onnx_path)
-    blocked = None
-    if not has_source:
-        blocked = [_needs_torch_source(Candidate.parse(ids[int(i)]).runtime) for i in keep]
+    kept_ids = [ids[int(i)] for i in keep]
+    allowed = _allowed_precisions(precision, tolerance)
+    support = _support_blockers(onnx_path, kept_ids, mi.input_shapes) if check_support else {}
+    lossy = [Candidate.parse(c).precision not in allowed for c in kept_ids]
+    blocked = [
+        (not has_source and _needs_torch_source(Candidate.parse(c).runtime))
+        or support.get(c) is not None
+        or lossy[k]
+        for k, c in enumerate(kept_ids)
+    ]
+    # A lossy choice the user opted in to by tolerance runs correctly only when its
+    # outputs stay within it.
+    errors = _error_model(str(art_path))
+    scale = None
+    if tolerance is not None and errors is not None:
+        scale = [
+            1.0
+            if lossy[k] or Candidate.parse(c).precision == "fp32"
+            else (errors.p_within(c, tolerance) or 1.0)
+            for k, c in enumerate(kept_ids)
+        ]
     # The one scoring path: the evaluation ranks held-out samples through the same call.
     ranked_all, pred = rec.rank_arrays(
-        [mi.hetero], mi.graph_features[None, :], dv[None, :], keep=keep, blocked=blocked
+        [mi.hetero],
+        mi.graph_features[None, :],
+        dv[None, :],
+        keep=keep,
+        blocked=blocked,
+        deployable_scale=scale,
     )
     ranked = ranked_all[0]
     cold = np.exp(np.clip(pred.log_cold_start_ms[0, keep], -30.0, 30.0))
@@ -270,6 +331,7 @@ def recommend(
             )
         )
     choices = _mark_torch_source(choices, has_source)
+    choices = _mark_precision_and_support(choices, support, allowed, tolerance, errors)
     if top_k is not None:
         choices = choices[: max(int(top_k), 1)]
     reasons = rec.distance_warnings(mi.graph_features, dv)
@@ -319,6 +381,101 @@ def _mark_torch_source(choices: list[Choice], has_source: bool) -> list[Choice]:
         else:
             runnable.append(c)
     out = runnable + blocked
+    for r, c in enumerate(out, start=1):
+        c.rank = r
+    return out
+
+
+def _allowed_precisions(
+    precision: str | Sequence[str] | None, tolerance: float | None
+) -> frozenset[str]:
+    from graphrec.recommender.precision import EXACT_PRECISIONS
+    from graphrec.runtimes.base import PRECISIONS
+
+    if precision is None:
+        return frozenset(PRECISIONS) if tolerance is not None else frozenset(EXACT_PRECISIONS)
+    items = precision.split(",") if isinstance(precision, str) else list(precision)
+    names = {p.strip().lower() for p in items if p.strip()}
+    if "all" in names:
+        return frozenset(PRECISIONS)
+    unknown = sorted(names - set(PRECISIONS))
+    if unknown or not names:
+        raise CandidateSpecError(
+            f"unknown precision {unknown or list(items)}; choose from {list(PRECISIONS)} or 'all'"
+        )
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=8)
+def _error_model(art_path: str) -> Any:
+    from graphrec.recommender.precision import ErrorModel
+
+    return ErrorModel.load(art_path)
+
+
+def _support_blockers(
+    onnx_path: str | os.PathLike[str], ids: Sequence[str], shapes: Mapping[str, Sequence[int]]
+) -> dict[str, str]:
+    """Reason per candidate that a rule or an operator probe blocks (best effort)."""
+    from graphrec.runtimes.inputs import model_spec
+    from graphrec.runtimes.support import blockers
+
+    try:
+        spec = model_spec(Path(onnx_path), overrides={k: list(v) for k, v in shapes.items()})
+        found = blockers(onnx_path, ids, spec=spec)
+    except GraphRecError:
+        return {}
+    return {c: b.reason for c, b in found.items() if b is not None}
+
+
+def _mark_precision_and_support(
+    choices: list[Choice],
+    support: Mapping[str, str],
+    allowed: frozenset[str],
+    tolerance: float | None,
+    errors: Any,
+) -> list[Choice]:
+    """Say why blocked choices cannot run, and what lossy choices would gain and risk.
+
+    Order: ranked choices, then lossy choices the user did not opt in to, then choices
+    that cannot run.
+    """
+    from graphrec.bench.protocol import tolerance_for
+    from graphrec.runtimes.base import Candidate
+
+    ranked = [c for c in choices if c.note is None and c.candidate_id not in support]
+    runnable = [c for c in ranked if Candidate.parse(c.candidate_id).precision in allowed]
+    pick = next((c for c in runnable if c.deployable), runnable[0] if runnable else None)
+    lossy: list[Choice] = []
+    for c in ranked:
+        prec = Candidate.parse(c.candidate_id).precision
+        tol = tolerance if tolerance is not None else tolerance_for(prec)[1]
+        p_in = errors.p_within(c.candidate_id, tol) if errors is not None else None
+        if prec != "fp32":
+            c.p_within_tolerance, c.tolerance = p_in, tol
+        if prec in allowed:
+            continue
+        speed = (
+            f"{pick.latency_ms / c.latency_ms:.2g}x the pick's speed"
+            if pick is not None and c.latency_ms > 0
+            else "speed not compared"
+        )
+        risk = f"P(error <= {tol:.2g}) {p_in:.2f}" if p_in is not None else "error never measured"
+        c.deployable = False
+        c.expected_loss = None
+        c.note = f"lossy {prec}, opt-in: {speed}, {risk}"
+        lossy.append(c)
+    blocked = []
+    for c in choices:
+        if c.candidate_id in support and c.note is None:
+            c.deployable = False
+            c.expected_loss = None
+            c.p_deployable = 0.0
+            c.note = support[c.candidate_id]
+        if c.note is not None and c not in lossy:
+            blocked.append(c)
+    first = [c for c in choices if c.note is None]
+    out = first + lossy + blocked
     for r, c in enumerate(out, start=1):
         c.rank = r
     return out
@@ -397,3 +554,44 @@ def verify(
         p50 = row.get("p50_ms")
         c.measured_ms = float(p50) if c.measured_status == "ok" and p50 is not None else None
     return rec
+
+
+def select(
+    query: str,
+    device: DeviceProfile | str | os.PathLike[str] = "auto",
+    *,
+    top_k: int = 5,
+    max_latency_ms: float | None = None,
+    max_size_mb: float | None = None,
+    tasks: Sequence[str] | None = None,
+) -> Selection:
+    """Propose catalogue models for a job described in words, ranked by fit and cost.
+
+    A thin wrapper of :func:`graphrec.selection.select` (the catalogue and text models
+    stay loaded for the next call in this process).
+
+    Args:
+        query: What the model should do, e.g. ``"count people in a shop camera feed"``.
+        device: ``"auto"`` (this machine), a :class:`DeviceProfile`, or a profile's path.
+        top_k: How many models to return.
+        max_latency_ms: Keep only models predicted to run within this on ``device``.
+        max_size_mb: Keep only models whose file is at most this large.
+        tasks: Keep only models of these tasks.
+
+    Returns:
+        The :class:`~graphrec.selection.select.Selection` (``to_pandas()``, ``to_json()``).
+
+    Raises:
+        QueryError: Empty query, or a constraint that is not a positive number.
+        UnknownTaskError: A task outside the vocabulary.
+    """
+    from graphrec.selection.select import select as _select
+
+    return _select(
+        query,
+        device,
+        top_k=top_k,
+        max_latency_ms=max_latency_ms,
+        max_size_mb=max_size_mb,
+        tasks=tasks,
+    )

@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "graphrec.runtimes._cli",
         "list inference runtimes, their versions and deployment candidates",
     ),
+    "support": (
+        "graphrec.runtimes._cli",
+        "what each runtime can run: probe operators, check a model",
+    ),
     "bench": ("graphrec.bench._cli", "measure models on every installed inference runtime"),
     "campaign": (
         "graphrec.bench._cli",

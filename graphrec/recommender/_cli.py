@@ -31,6 +31,9 @@ def _recommend(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             dim_values=dims or None,
             artefact=args.artefact,
+            precision=args.precision,
+            tolerance=args.tolerance,
+            check_support=not args.no_support_check,
         )
     if args.verify:
         from graphrec.api import verify
@@ -73,6 +76,8 @@ def render(rec: Any, console: Any) -> None:
             loss,
             "no (needs torch)"
             if c.note and "PyTorch" in c.note
+            else c.note
+            if c.note and c.note.startswith("lossy")
             else f"no: {c.note}"
             if c.note
             else f"{'yes' if c.deployable else 'no'} ({c.p_deployable:.2f})",
@@ -178,6 +183,26 @@ def register(subparsers: Any) -> None:
         help="keep candidates matching this id / shell pattern / runtime name (repeatable)",
     )
     p.add_argument("--top-k", type=int, default=None, help="show only the best K choices")
+    p.add_argument(
+        "--precision",
+        default=None,
+        metavar="LIST",
+        help="precisions to rank, e.g. fp32,bf16,int8 or all (default: fp32 only; lossy "
+        "choices are still listed with their speed-up and risk)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="REL",
+        help="relative L2 output error you accept (e.g. 1e-2): ranks every precision, "
+        "each lossy choice weighed by its chance to stay within it",
+    )
+    p.add_argument(
+        "--no-support-check",
+        action="store_true",
+        help="skip the adapters' rules and the operator support tables",
+    )
     p.add_argument("--batch-size", type=int, default=1, help="size of dynamic batch dims (1)")
     p.add_argument(
         "--input-shape",

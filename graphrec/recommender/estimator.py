@@ -353,6 +353,7 @@ class Recommender(EstimatorParams):
         *,
         keep: Sequence[int] | np.ndarray | None = None,
         blocked: Sequence[bool] | np.ndarray | None = None,
+        deployable_scale: Sequence[float] | np.ndarray | None = None,
         alpha: float | None = None,
         risk_aware: bool = True,
         n_samples: int = 2000,
@@ -367,6 +368,8 @@ class Recommender(EstimatorParams):
         out = []
         for i in range(len(pred.log_latency_ms)):
             p_dep = pred.p_deployable[i, cols].copy()
+            if deployable_scale is not None:
+                p_dep = p_dep * np.clip(np.asarray(deployable_scale, dtype=np.float64), 0, 1)
             if blocked is not None:
                 p_dep[np.asarray(blocked, dtype=bool)] = 0.0
             out.append(
@@ -398,7 +401,9 @@ class Recommender(EstimatorParams):
             device_features: ``[N, D]``.
             **kwargs: ``keep`` (candidate indices to rank; the choices' indices refer to
                 this list), ``blocked`` (per kept candidate: cannot run whatever the
-                prediction, so it takes no part in the draws), ``alpha`` (override the
+                prediction, so it takes no part in the draws), ``deployable_scale`` (per
+                kept candidate: a factor on its probability to run correctly, e.g. the
+                chance a lossy choice stays within the user's tolerance), ``alpha`` (override the
                 fitted blend weight), ``risk_aware``, ``n_samples``
                 (:func:`~graphrec.recommender.ranking.rank_choices`).
         """

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["train"]
+__all__ = ["error_model", "train"]
 
 
 def _versions() -> dict[str, str]:
@@ -70,4 +70,22 @@ def train(
     rec.info_["versions"] = _versions()
     if out is not None:
         rec.save(out)
+        error_model(stores, candidates=candidates).save(out)
     return rec
+
+
+def error_model(
+    stores: Sequence[str | os.PathLike[str]], *, candidates: Sequence[str] | None = None
+) -> Any:
+    """The output-error distribution per candidate kind of the stores' rows
+    (:mod:`graphrec.recommender.precision`), saved beside the artefact as
+    ``precision.json``."""
+    from graphrec.dataset.samples import _read_store
+    from graphrec.recommender.precision import fit_error_model
+
+    rows: list[dict[str, Any]] = []
+    for s in stores:
+        got, _, _ = _read_store(Path(s))
+        rows.extend(r for r in got if candidates is None or r.get("candidate_id") in candidates)
+    names = ", ".join(Path(s).name for s in stores)
+    return fit_error_model(rows, source=f"measured output errors of the training rows ({names})")

@@ -67,8 +67,63 @@ def _cmd_runtimes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_probe(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from graphrec.runtimes.support import PROBE_CANDIDATES, probe_models
+
+    def progress(path: Path, n: int, err: str | None) -> None:
+        what = f"skipped: {err}" if err else f"{n} new operator signature(s)"
+        print(f"{path}: {what}", file=sys.stderr, flush=True)
+
+    tables = probe_models(
+        args.models,
+        candidates=args.candidates or PROBE_CANDIDATES,
+        out_dir=args.out,
+        work_dir=args.work_dir,
+        on_model=progress,
+    )
+    summary = {
+        rt: {
+            "version": t.version,
+            "signatures": len(t.entries),
+            "failing": sum(
+                1
+                for e in t.entries.values()
+                if any(r[0] not in ("ok",) for r in e["results"].values())
+            ),
+        }
+        for rt, t in tables.items()
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from graphrec.runtimes.registry import available_adapters
+    from graphrec.runtimes.support import blockers
+
+    device = None
+    from graphrec.device import DeviceProfile
+
+    device = DeviceProfile.detect()
+    ids = [c.candidate_id for a in available_adapters() for c in a.candidates(device, (1, 2))]
+    found = blockers(args.model, ids)
+    if args.json:
+        print(
+            json.dumps(
+                {c: (None if b is None else b.__dict__) for c, b in found.items()}, indent=2
+            )
+        )
+        return 0
+    for cid, b in found.items():
+        print(f"{cid}: {'runs' if b is None else b.reason}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
-    """Add ``graphrec runtimes`` to the CLI."""
+    """Add ``graphrec runtimes`` and ``graphrec support`` to the CLI."""
     p = subparsers.add_parser(
         "runtimes",
         help="list inference runtimes, their versions and deployment candidates",
@@ -79,3 +134,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", metavar="PROFILE", help="device profile JSON instead of detecting")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_runtimes)
+
+    s = subparsers.add_parser(
+        "support",
+        help="what each runtime can run: probe operators, check a model",
+        description="Probe every operator of ONNX models on each installed runtime (one "
+        "single-operator model per operator signature, through the real harness) and keep "
+        "the results per runtime version; or check which deployment choices cannot run a "
+        "model, naming the operator or rule that blocks each.",
+    )
+    ss = s.add_subparsers(dest="support_command", required=True)
+    pr = ss.add_parser("probe", help="probe the operators of models (files or folders)")
+    pr.add_argument("models", nargs="+", help="ONNX files or folders")
+    pr.add_argument("--out", default=None, help="table folder (default: the user cache)")
+    pr.add_argument("--work-dir", default=None, help="keep single-operator models and rows here")
+    pr.add_argument("--candidates", nargs="+", default=None, help="candidate ids to probe")
+    pr.set_defaults(func=_cmd_probe)
+    ck = ss.add_parser("check", help="which choices cannot run a model, and why")
+    ck.add_argument("model", help="an .onnx file")
+    ck.add_argument("--json", action="store_true", help="print JSON")
+    ck.set_defaults(func=_cmd_check)
