@@ -100,6 +100,8 @@ class PostgresResultStore(ResultStore):
         readonly: Open an existing store for reading only (read-only transactions).
         retry_s: How long an operation retries a dropped connection before failing.
         connect_timeout_s: Timeout of one connection attempt.
+        wait: When the server does not answer at once, keep trying for ``retry_s``
+            (fleet tasks); by default an unreachable server fails the open at once.
 
     Raises:
         BenchStoreError: No server answers, the database holds another schema version,
@@ -113,6 +115,7 @@ class PostgresResultStore(ResultStore):
         readonly: bool = False,
         retry_s: float = 600.0,
         connect_timeout_s: float = 5.0,
+        wait: bool = False,
     ) -> None:
         self.location = str(url)
         self.readonly = readonly
@@ -121,12 +124,13 @@ class PostgresResultStore(ResultStore):
         self._pg = _psycopg()
         self._conn: Any = None
         self.reconnects = 0
-        try:
-            self._connect()
-        except self._pg.Error as exc:
-            raise BenchStoreError(
-                display_location(url), f"cannot connect to PostgreSQL ({_one_line(exc)})"
-            ) from None
+        if not wait:
+            try:
+                self._connect()
+            except self._pg.Error as exc:
+                raise BenchStoreError(
+                    display_location(url), f"cannot connect to PostgreSQL ({_one_line(exc)})"
+                ) from None
         self._retrying("open", self._setup)
 
     # ------------------------------------------------------------ connection
