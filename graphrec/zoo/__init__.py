@@ -65,12 +65,41 @@ yolo              resolution 128-320; width 0.125-0.5; CSP depth 1-3; SiLU/Leaky
 audio_cnn         mel frames (40-80 mels x 49-201 frames) | waveform (4k-16k samples,
                   first kernel 80-400, stride 4-16); channels 16-64; 2-6 blocks; kernel
                   3-15; separable on/off; classes 2-50
+paddle_cnn        Paddle2ONNX-style PP-LCNet | ESNet (channel shuffle by Reshape/Transpose);
+                  classifier 128-224 px or PP-OCR text-direction 48x192; scale 0.25-1.0;
+                  1-5 middle blocks; kernel 3/5; SE on/off; head 256-1280; weights moved
+                  into Constant nodes, Identity chains on 5-30 % of edges; dynamic batch
+                  ("p2o.DynamicDimension.0") on/off
+tf_nhwc_cnn       tf2onnx-style NHWC input; mobilenet (depthwise) | resnet blocks; width
+                  0.25-1.0; 3-4 stages; Transpose around every conv and pool; TF SAME
+                  padding as explicit Pad on/off; ReLU | ReLU6; softmax head
+vad_stream        Silero-style VAD: chunk 256/512/1024 + LSTM state [2, 1, 32-128] + int64
+                  sample rate; If on sr == 16000 (scale-only branch | per-branch conv front
+                  end, branch outputs equal or differing in length); 1-4 conv blocks
+rnn_decoder       attention GRU decoder, hidden state in and out; one streaming step | a
+                  greedy Loop of encoder-length/1-4 steps; encoder 16-100 x 64-256; vocab
+                  100-5000
+tiny_mlp          1-4 Gemms of width 16-256 over 8-128 features (classifier | autoencoder);
+                  batch 1/2/8/32; optional LayerNorm; dynamic batch on/off
+ocr_rec           text recogniser: height 32/48, width 100-320; VGG (CRNN) | PP-OCR mobile
+                  CNN; BiLSTM | self-attention neck (1-2 layers, 48-256); CTC head over
+                  37/97/6625 classes; width (and batch) dynamic or fixed
+ocr_det           DBNet-style detector: 320-960 x 320-960 input; MobileNetV3 backbone width
+                  0.35-0.75; FPN 64-256 with nearest upsampling; two transposed convs to a
+                  full-size 1-2 map output; batch/height/width dynamic on/off
 ================  ===========================================================================
 
 int8 variants (``variant="int8_static"`` for convolution families — QDQ, calibrated on
-four seeded random inputs — and ``"int8_dynamic"`` for vit, bert, gpt, mlp_mixer and rnn)
-are made from the fp32 export with ``onnxruntime.quantization``; their torch module is the
-fp32 one.
+four seeded random inputs — and ``"int8_dynamic"`` for vit, bert, gpt, mlp_mixer, rnn,
+vad_stream, rnn_decoder, tiny_mlp and ocr_rec: MatMulInteger, ConvInteger,
+DynamicQuantizeLSTM) are made from the fp32 export with ``onnxruntime.quantization``; their
+torch module is the fp32 one, so they get no ``.torch.json`` sidecar.
+
+Families with an ONNX-level rewrite (paddle_cnn's Constant weights and Identity chains,
+the dynamic dimensions of paddle_cnn, tiny_mlp, ocr_rec and ocr_det) keep the function of
+their torch module, so their sidecars stay valid; vad_stream and rnn_decoder modules are
+TorchScript-compiled (the exporter keeps their If/Loop), which torch-based runtimes that
+need ``torch.export`` may refuse.
 
 Example:
     >>> from graphrec.zoo import ZooEntry, generate

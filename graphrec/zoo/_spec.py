@@ -93,8 +93,8 @@ class Family:
     Attributes:
         name: Short identifier used on the command line and in model ids.
         summary: One line describing the family.
-        domain: ``vision``, ``nlp``, ``speech``, ``audio``, ``detection``, ``segmentation``
-            or ``nas``.
+        domain: ``vision``, ``nlp``, ``speech``, ``audio``, ``detection``, ``segmentation``,
+            ``tabular`` or ``nas``.
         sample: Draws the parameters (records them on the sampler).
         build: Builds the torch module from the parameters (weights come from the
             caller's seeded RNG).
