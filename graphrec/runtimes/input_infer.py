@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from graphrec.errors import ModelFormatError, ModelLoadError
 from graphrec.graph.shapes import (
     DEFAULT_IMAGE_SIZE,
     DeclaredDim,
@@ -444,12 +445,21 @@ def infer_inputs(
 
     Returns:
         An :class:`InputInference`; inputs no rule decides are left to today's rule.
+
+    Raises:
+        ModelLoadError: ``model`` is a path to no file.
+        ModelFormatError: ``model`` is a file but not a readable ONNX model.
     """
     import onnx
 
     if isinstance(model, str | Path):
         path = Path(model)
-        proto = onnx.load(str(path), load_external_data=False)
+        if not path.is_file():
+            raise ModelLoadError(path, "no such file")
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:
+            raise ModelFormatError(path, f"not a readable ONNX model: {exc}") from None
     else:
         proto = model
     inits = {t.name for t in proto.graph.initializer}
