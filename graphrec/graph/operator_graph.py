@@ -96,6 +96,16 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise _translate(exc, p) from None
 
 
+def _is_tflite(p: Path) -> bool:
+    """Whether ``p`` is a TFLite FlatBuffer (identifier ``TFL3`` at byte 4)."""
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return len(head) == 8 and head[4:8] == b"TFL3"
+
+
 def _declared(info: Mapping[str, Any]) -> dict[str, Sequence[DeclaredDim] | None]:
     return {name: dims for name, _dtype, dims in info["inputs"]}
 
@@ -107,7 +117,10 @@ def load(
     batch_size: int = 1,
     dim_values: Mapping[str, int] | None = None,
 ) -> OperatorGraph:
-    """Parse an ONNX model with the C++ kernel and compute per-operator features.
+    """Parse an ONNX (or TFLite) model with the C++ kernel and compute per-operator features.
+
+    A ``.tflite`` file (or any file with the TFLite identifier) is read by
+    :func:`graphrec.graph.tflite.load_tflite` into the same graph.
 
     The file is memory-mapped; weight payloads are neither copied nor read. Dynamic
     input dimensions are resolved by :func:`graphrec.graph.shapes.resolve_input_shapes`
@@ -134,6 +147,12 @@ def load(
         >>> g.total_flops, g.op_type_histogram["Conv"]  # doctest: +SKIP
     """
     p = Path(path)
+    if p.suffix.lower() == ".tflite" or _is_tflite(p):
+        from graphrec.graph.tflite import load_tflite
+
+        return load_tflite(
+            p, input_shapes=input_shapes, batch_size=batch_size, dim_values=dim_values
+        )
     info = describe(p)
     shapes = resolve_input_shapes(
         _declared(info), input_shapes, batch_size=batch_size, dim_values=dim_values
