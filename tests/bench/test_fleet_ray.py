@@ -87,37 +87,47 @@ def test_a_slot_is_held_once_and_freed_by_its_holders_death(tmp_path: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    if pg_bindir() is None:
-        pytest.skip("PostgreSQL server binaries missing (make sysdeps installs them)")
-    srv = start_server()
-    yield srv
-    srv.cleanup()
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[dict[str, float]]:
-    """A local Ray cluster whose node offers this machine's device resource, two slots."""
+def stack() -> Iterator[PgServer]:
+    """A PostgreSQL server and a local Ray cluster (started at the same time) whose
+    node offers this machine's device resource in two slots."""
     import ray
 
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL server binaries missing (make sysdeps installs them)")
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("the fleet tests run two measuring workers, one core each")
-    resources = node_resources(2)
+    box: dict[str, Any] = {}
+
+    def start_pg() -> None:
+        try:
+            box["server"] = start_server()
+        except BaseException as exc:  # (re-raised below)
+            box["error"] = exc
+
+    starter = threading.Thread(target=start_pg)
+    starter.start()
     ray.init(
         num_cpus=2,
-        resources=resources,
+        resources=node_resources(2),
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
     )
-    yield resources
-    ray.shutdown()
+    starter.join()
+    try:
+        if "error" in box:
+            raise box["error"]
+        yield box["server"]
+    finally:
+        ray.shutdown()
+        if "server" in box:
+            box["server"].cleanup()
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     d = tmp_path_factory.mktemp("fleet-models")
-    return [make_mlp(d / f"mlp{i}.onnx", seed=10 + i) for i in range(5)]
+    return [make_mlp(d / f"mlp{i}.onnx", seed=10 + i) for i in range(4)]
 
 
 def _settings(tmp: Path) -> FleetSettings:
@@ -126,7 +136,7 @@ def _settings(tmp: Path) -> FleetSettings:
         min_runs=3,
         max_runs=40,
         min_time_s=0.0,
-        max_time_s=0.15,
+        max_time_s=0.1,
         timeout_s=60.0,
         memory_limit_mb=4096,
     )
@@ -225,8 +235,9 @@ def _check_complete(url: str, models: list[Path], report: FleetReport) -> list[d
 
 @needs_pg
 def test_fleet_survives_a_killed_ray_worker(
-    cluster: dict[str, float], server: PgServer, models: list[Path], tmp_path: Path
+    stack: PgServer, models: list[Path], tmp_path: Path
 ) -> None:
+    server = stack
     url = server.create_database("fleet_kill_" + uuid.uuid4().hex[:8])
     thread, box = _start(models, url, tmp_path)
     victim: int | None = None
@@ -252,8 +263,9 @@ def test_fleet_survives_a_killed_ray_worker(
 
 @needs_pg
 def test_fleet_waits_for_a_killed_postgres_server(
-    cluster: dict[str, float], server: PgServer, models: list[Path], tmp_path: Path
+    stack: PgServer, models: list[Path], tmp_path: Path
 ) -> None:
+    server = stack
     url = server.create_database("fleet_pg_" + uuid.uuid4().hex[:8])
     thread, box = _start(models, url, tmp_path)
     deadline = time.monotonic() + 120
@@ -276,12 +288,12 @@ def test_fleet_waits_for_a_killed_postgres_server(
 
 @needs_pg
 def test_campaign_run_ray_through_the_command_line(
-    cluster: dict[str, float],
-    server: PgServer,
+    stack: PgServer,
     models: list[Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    server = stack
     url = server.create_database("fleet_cli_" + uuid.uuid4().hex[:8])
     zoo = tmp_path / "zoo"
     zoo.mkdir()
