@@ -133,6 +133,10 @@ def _measure(
     _inject_fault(cand.candidate_id)
     out: dict[str, Any] = {"status": Status.OK, "error": None}
     reason = adapter.check(model, cand)
+    if not reason:
+        from graphrec.runtimes.tflite_models import tflite_reason
+
+        reason = tflite_reason(cand.runtime, model)
     if reason:
         return {"status": Status.UNSUPPORTED, "error": reason}
     inputs = _load_arrays(req["inputs"])
@@ -286,9 +290,14 @@ def _reference(req: dict[str, Any]) -> dict[str, Any]:
     assert inputs is not None
     try:
         _inject_fault("reference")
-        ort = OnnxRuntimeAdapter()
-        session = ort.load(model.onnx_path, model, REFERENCE_CANDIDATE)
-        outputs = ort.run(session, inputs)
+        from graphrec.runtimes.tflite_models import is_tflite_spec, tflite_reference
+
+        if is_tflite_spec(model):  # a .tflite file: LiteRT's reference kernels
+            outputs = tflite_reference(model, inputs)
+        else:
+            ort = OnnxRuntimeAdapter()
+            session = ort.load(model.onnx_path, model, REFERENCE_CANDIDATE)
+            outputs = ort.run(session, inputs)
     except Exception as exc:
         return {"status": "failed", "error": _error_text(exc)}
     out_path = Path(req["out"])

@@ -153,6 +153,12 @@ def model_spec(
     p = Path(onnx_path)
     if not p.is_file():
         raise ModelLoadError(p, "no such file")
+    from graphrec.runtimes.tflite_models import is_tflite_file, tflite_model_spec
+
+    if is_tflite_file(p):  # a .tflite file is benchmarked as itself
+        return tflite_model_spec(
+            p, overrides=overrides, batch_size=batch_size, input_values=input_values
+        )
     try:
         import onnx
     except ImportError as exc:  # pragma: no cover - onnx is a dependency of the bench extras

@@ -5,12 +5,15 @@ The practical route to a ``.tflite`` here starts from the torch module (the ONNX
 TensorFlow -> TFLite route needs TensorFlow): the sidecar's module, or for a bare ONNX
 file a conversion of it (:mod:`graphrec.runtimes.convert`, checked against onnxruntime).
 
+A ``.tflite`` file (see :mod:`graphrec.runtimes.tflite_models`) runs as it is.
+
 Candidate ids: ``litert/xnnpack/fp32/threads=2``, ``litert/builtin/fp32/threads=1``
 (reference kernels, no delegate).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,11 +46,21 @@ class LiteRtAdapter(RuntimeAdapter):
         return [Candidate.make(self.name, "xnnpack", "fp32", n) for n in threads]
 
     def check(self, model: ModelSpec, candidate: Candidate) -> str | None:
+        from graphrec.runtimes.tflite_models import is_tflite_spec
+
         if candidate.backend not in ("xnnpack", "builtin") or candidate.precision != "fp32":
             return "only xnnpack/builtin fp32 is offered"
+        if is_tflite_spec(model):
+            return None  # a .tflite file runs as it is
         return super().check(model, candidate)
 
     def prepare(self, model: ModelSpec, candidate: Candidate, workdir: Path) -> Path:
+        from graphrec.runtimes.tflite_models import is_tflite_spec
+
+        if is_tflite_spec(model):
+            target = workdir / "model.tflite"
+            shutil.copyfile(model.onnx_path, target)
+            return target
         import litert_torch
 
         module, args = build_module_and_args(model)
@@ -70,8 +83,16 @@ class LiteRtAdapter(RuntimeAdapter):
         interp.allocate_tensors()
         ins = interp.get_input_details()
         outs = interp.get_output_details()
-        in_idx = [ins[i]["index"] for i in index_order([d["name"] for d in ins])]
-        out_idx = [outs[i]["index"] for i in index_order([d["name"] for d in outs])]
+        by_name = {d["name"]: d["index"] for d in ins}
+        out_by_name = {d["name"]: d["index"] for d in outs}
+        if all(n in by_name for n in model.input_names) and all(
+            n in out_by_name for n in model.output_names
+        ):  # a .tflite file: its own tensor names
+            in_idx = [by_name[n] for n in model.input_names]
+            out_idx = [out_by_name[n] for n in model.output_names]
+        else:  # converted by litert-torch: args_0, args_1, ... in the ONNX order
+            in_idx = [ins[i]["index"] for i in index_order([d["name"] for d in ins])]
+            out_idx = [outs[i]["index"] for i in index_order([d["name"] for d in outs])]
         if len(in_idx) != len(model.input_names):
             raise RuntimeError(
                 f"tflite model has {len(in_idx)} inputs, expected {len(model.input_names)}"
