@@ -359,10 +359,12 @@ def _needs_torch_source(runtime: str) -> bool:
 
 
 def _has_torch_source(onnx_path: str | os.PathLike[str]) -> bool:
-    # a .torch.json sidecar, or an ONNX file graphrec's ONNX -> torch converter takes
+    # a .torch.json sidecar, or an ONNX file graphrec's ONNX -> torch converter takes;
+    # a .tflite file runs on LiteRT as it is (tflite_blockers refuses the others)
     from graphrec.runtimes.convert import has_torch_route
+    from graphrec.runtimes.tflite_models import is_tflite_file
 
-    return has_torch_route(Path(onnx_path))
+    return has_torch_route(Path(onnx_path)) or is_tflite_file(onnx_path)
 
 
 def _mark_torch_source(choices: list[Choice], has_source: bool) -> list[Choice]:
@@ -419,6 +421,11 @@ def _support_blockers(
     """Reason per candidate that a rule or an operator probe blocks (best effort)."""
     from graphrec.runtimes.inputs import model_spec
     from graphrec.runtimes.support import blockers
+    from graphrec.runtimes.tflite_models import tflite_blockers
+
+    tflite = tflite_blockers(onnx_path, ids)  # None unless a .tflite file
+    if tflite is not None:
+        return tflite
 
     try:
         spec = model_spec(Path(onnx_path), overrides={k: list(v) for k, v in shapes.items()})
