@@ -121,7 +121,10 @@ def _default_spec(path: Path) -> Any:
         for d in vi.type.tensor_type.shape.dim:
             dims.append(d.dim_value if d.dim_value > 0 else (d.dim_param or None))
         decl[vi.name] = dims
-        dtypes.append(_ONNX_DTYPES[vi.type.tensor_type.elem_type])
+        elem = vi.type.tensor_type.elem_type
+        if elem not in _ONNX_DTYPES:
+            raise KeyError(f"input {vi.name!r} has element type {elem} (8 is string)")
+        dtypes.append(_ONNX_DTYPES[elem])
     shapes = resolve_input_shapes(decl)
     return ModelSpec(
         onnx_path=path,
@@ -142,9 +145,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     rows_by_sha: dict[str, list[dict[str, Any]]] = {}
     devices: set[str] = set()
+    all_rows: list[dict[str, Any]] = []
     if Path(args.store).is_file():
         with ResultStore(args.store) as store:
-            for r in store.rows():
+            all_rows = store.rows()
+            for r in all_rows:
                 rows_by_sha.setdefault(r["model_sha256"], []).append(r)
                 devices.add(str(r["device_id"]))
     table: list[dict[str, Any]] = []
@@ -155,13 +160,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             before = _default_spec(path)
             entry["ort_default"] = _runs_in_onnxruntime(path, before)
         except (GraphRecError, KeyError) as exc:
-            entry["ort_default"] = f"cannot describe: {exc}"
+            entry["ort_default"] = f"cannot describe: {str(exc).strip(chr(34))}"
         try:
             spec = model_spec(path)
             inf = infer_inputs(path)
             entry["rules"] = inf.rules
             entry["inputs"] = {
-                n: {"shape": s, **({"value": spec.input_values[n]} if n in spec.input_values else {})}
+                n: {
+                    "shape": s,
+                    **({"value": spec.input_values[n]} if n in spec.input_values else {}),
+                }
                 for n, s in zip(spec.input_names, spec.input_shapes, strict=True)
             }
             entry["ort_inferred"] = _runs_in_onnxruntime(path, spec)
@@ -228,6 +236,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         },
         "devices": sorted(devices),
         "store": args.store,
+        "store_rows": _store_stats(all_rows),
     }
     lines = [
         "# Real-model set: inputs inferred from the graph, measured with the harness",
@@ -266,6 +275,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}", file=sys.stderr)
     return 0
+
+
+def _store_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Row counts, busy share and dispersion of the ``ok`` rows (for the data card)."""
+    ok = [r for r in rows if r["status"] == "ok" and r.get("p50_ms")]
+    spread = [(r["p90_ms"] - r["p10_ms"]) / r["p50_ms"] for r in ok if r.get("p10_ms")]
+    ci = [r["ci_rel"] for r in ok if r.get("ci_rel") is not None]
+    statuses: dict[str, int] = {}
+    versions: dict[str, str] = {}
+    for r in rows:
+        statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+        if r.get("runtime_version"):
+            versions[str(r["runtime"])] = str(r["runtime_version"])
+
+    def q(v: list[float], p: float) -> float | None:
+        return float(np.quantile(v, p)) if v else None
+
+    return {
+        "rows": len(rows),
+        "statuses": dict(sorted(statuses.items())),
+        "ok_rows": len(ok),
+        "busy_share_of_ok": (sum(bool(r.get("busy")) for r in ok) / len(ok)) if ok else None,
+        "p10_p90_over_p50": {"median": q(spread, 0.5), "p90": q(spread, 0.9)},
+        "ci_rel": {"median": q(ci, 0.5), "p90": q(ci, 0.9)},
+        "foreign_cpu_median": q([float(r["foreign_cpu"]) for r in ok if r.get("foreign_cpu")], 0.5),
+        "load_avg_median": q([float(r["load_avg"]) for r in ok if r.get("load_avg")], 0.5),
+        "runtime_versions": dict(sorted(versions.items())),
+        "harness_versions": sorted({str(r.get("harness_version")) for r in rows}),
+    }
 
 
 def _json_default(o: Any) -> Any:
