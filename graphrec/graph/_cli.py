@@ -1,4 +1,4 @@
-"""``graphrec inspect``: what the feature kernel sees in an ONNX model."""
+"""``graphrec inspect``: what the feature kernel sees in an ONNX or TFLite model."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ def register(sub: Any) -> None:
     """Add the ``inspect`` sub-command."""
     p = sub.add_parser(
         "inspect",
-        help="summarize an ONNX model: FLOPs, parameters, operators, shapes",
-        description="Parse an ONNX model with graphrec's C++ kernel and print its features.",
+        help="summarize an ONNX or TFLite model: FLOPs, parameters, operators, shapes",
+        description=(
+            "Parse an ONNX or TFLite model with graphrec's C++ kernel and print its features "
+            "(TFLite operators are shown under their ONNX counterparts)."
+        ),
     )
-    p.add_argument("model", help="path to an .onnx file")
+    p.add_argument("model", help="path to an .onnx or .tflite file")
     p.add_argument("--batch-size", type=int, default=1, help="size of dynamic batch dims (1)")
     p.add_argument(
         "--input-shape",
@@ -67,12 +70,21 @@ def _run(args: argparse.Namespace) -> int:
 
     console = cli_console()
     t = g.totals
-    head = Table(title=f"{g.path.name}  ({g.producer or 'unknown producer'}, IR {g.ir_version})")
+    tflite = getattr(g, "source_format", "onnx") == "tflite"
+    if tflite:
+        head = Table(title=f"{g.path.name}  ({g.producer})")
+    else:
+        head = Table(
+            title=f"{g.path.name}  ({g.producer or 'unknown producer'}, IR {g.ir_version})"
+        )
     head.add_column("figure")
     head.add_column("value", justify="right")
     opsets = ", ".join(f"{d or 'ai.onnx'}:{v}" for d, v in sorted(g.opset_imports.items()))
+    if tflite:
+        ops = getattr(g, "tflite_ops", {})
+        opsets = ", ".join(f"{k} x{v}" for k, v in sorted(ops.items(), key=lambda kv: -kv[1]))
     rows = [
-        ("opsets", opsets),
+        ("TFLite operators" if tflite else "opsets", opsets),
         ("operators", f"{g.num_nodes} (+{int(t['num_nested_nodes'])} in subgraphs/functions)"),
         ("FLOPs", _fmt_count(t["flops"])),
         ("MACs", _fmt_count(t["macs"])),

@@ -723,7 +723,8 @@ class _Builder:
         domain: str = "",
         **attrs: Any,
     ) -> None:
-        self.nodes.append(_node(op_type, inputs, outputs, self.fresh(op_type), attrs, domain))
+        name = outputs[0] if outputs and outputs[0] else self.fresh(op_type)
+        self.nodes.append(_node(op_type, inputs, outputs, name, attrs, domain))
 
     def const_i64(self, values: Sequence[int], shape: Sequence[int] | None = None) -> str:
         name = self.fresh("const")
