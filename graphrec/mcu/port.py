@@ -249,7 +249,11 @@ class RunReport:
 
 
 def run_port(
-    result: PortResult, inputs: np.ndarray, *, reference: np.ndarray | None = None
+    result: PortResult,
+    inputs: np.ndarray,
+    *,
+    reference: np.ndarray | None = None,
+    opt: str | None = None,
 ) -> RunReport:
     """Build the generated code for its target, run ``inputs`` and compare with onnxruntime.
 
@@ -260,6 +264,7 @@ def run_port(
         result: From :func:`port`.
         inputs: Float inputs ``(N, *input_shape)``.
         reference: onnxruntime's outputs when already computed.
+        opt: Compiler optimization flag (default ``-O2`` on the host, ``-Os`` on AVR).
 
     Raises:
         ToolchainError: A compiler or the simulator is missing or failed.
@@ -274,10 +279,10 @@ def run_port(
     n_out = m.numel(m.output)
     rep_extra: dict[str, Any] = {}
     if not tgt.is_avr:
-        exe = toolchain.build_host(result.out_dir, m.name)
+        exe = toolchain.build_host(result.out_dir, m.name, opt=opt or "-O2")
         raw = toolchain.run_host(exe, feed, result.value_dtype, n_out)
     else:
-        fw = toolchain.build_avr(result.out_dir, m.name, tgt)
+        fw = toolchain.build_avr(result.out_dir, m.name, tgt, opt=opt or "-Os")
         cap = {"flash": tgt.flash_bytes, "sram": tgt.sram_bytes, "eeprom": tgt.eeprom_bytes}
         if (
             fw.flash_bytes > tgt.flash_bytes

@@ -76,7 +76,7 @@ def avg_divisor(a: dict[str, Any]) -> np.ndarray:
     input (the declared pads; a ``ceil_mode`` window reaching past them counts less).
     """
     if not a["count_pad"]:
-        _, mask = pool_windows(np.zeros((1, a["h"], a["w"])), a, 0.0)
+        _, mask = pool_windows(np.zeros((a["c"], a["h"], a["w"])), a, 0.0)
         return np.asarray(mask.sum(axis=-1), dtype=np.int64)
 
     def taps(size: int, out: int, s: int, k: int, d: int, pb_: int, pe: int) -> np.ndarray:
