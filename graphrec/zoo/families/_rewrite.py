@@ -9,7 +9,9 @@ Each rewrite keeps the function the graph computes (the torch module and its
 * :func:`identity_chains` threads chains of ``Identity`` nodes into a seeded share of the
   edges (left behind by converters for dropout, assign and scale-by-one ops);
 * :func:`symbolic_dims` turns fixed input dimensions into named ones (dynamic batch,
-  width, height) and re-infers the output shapes.
+  width, height) and re-infers the output shapes;
+* :func:`canonical_names` renames nodes and inner tensors by order (deterministic
+  exports of TorchScript-compiled modules).
 """
 
 from __future__ import annotations
@@ -136,12 +138,64 @@ def symbolic_dims(model: Any, dims: Mapping[str, Mapping[int, str]]) -> None:
             have.CopyFrom(got)
 
 
+def canonical_names(model: Any) -> None:
+    """Rename nodes and inner tensors by their order of appearance, subgraphs included.
+
+    TorchScript-compiled modules export with scope-derived names that depend on what the
+    process compiled before (the first export of a class carries module paths, later
+    ones do not); canonical names make their export bytes the same in every process.
+    Graph inputs, graph outputs and initializers of the main graph keep their names
+    (in place).
+    """
+    graph = model.graph
+    keep = {i.name for i in graph.input} | {o.name for o in graph.output}
+    keep |= {t.name for t in graph.initializer}
+    mapping: dict[str, str] = {}
+    counter = {"node": 0}
+
+    def define(name: str) -> None:
+        if name and name not in keep and name not in mapping:
+            mapping[name] = f"v{len(mapping)}"
+
+    def collect(g: Any, top: bool) -> None:
+        if not top:
+            for v in list(g.input) + list(g.initializer):
+                define(v.name)
+        for node in g.node:
+            for out in node.output:
+                define(out)
+            for a in node.attribute:
+                for sub in [a.g] if a.type == a.GRAPH else list(a.graphs):
+                    collect(sub, False)
+
+    def rename(g: Any) -> None:
+        for coll in (g.input, g.output, g.value_info, g.initializer):
+            for v in coll:
+                v.name = mapping.get(v.name, v.name)
+        for node in g.node:
+            node.name = f"{node.op_type}_{counter['node']}"
+            counter["node"] += 1
+            ins = [mapping.get(i, i) for i in node.input]
+            outs = [mapping.get(o, o) for o in node.output]
+            del node.input[:]
+            node.input.extend(ins)
+            del node.output[:]
+            node.output.extend(outs)
+            for a in node.attribute:
+                for sub in [a.g] if a.type == a.GRAPH else list(a.graphs):
+                    rename(sub)
+
+    collect(graph, True)
+    rename(graph)
+
+
 def apply(
     data: bytes,
     *,
     constants: bool = False,
     identity: tuple[int, float, int] | None = None,
     dynamic: Mapping[str, Mapping[int, str]] | None = None,
+    canonical: bool = False,
 ) -> bytes:
     """Apply the selected rewrites to serialized ONNX ``data`` and serialize the result.
 
@@ -150,8 +204,11 @@ def apply(
         constants: Move initializers into Constant nodes.
         identity: ``(seed, share, max_len)`` for :func:`identity_chains`.
         dynamic: Input dimensions to name (see :func:`symbolic_dims`).
+        canonical: Rename nodes and inner tensors canonically (see :func:`canonical_names`).
     """
     model = _load(data)
+    if canonical:
+        canonical_names(model)
     if identity is not None:
         identity_chains(model, *identity)
     if constants:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from graphrec.zoo._spec import Family, InputSpec, ParamSampler
+from graphrec.zoo.families import _rewrite
 
 # --------------------------------------------------------------------------- cells
 
@@ -120,6 +121,11 @@ def _script(module: nn.Module) -> nn.Module:
         return torch.jit.script(module)
 
 
+def _canonical(data: bytes, p: Mapping[str, Any]) -> bytes:
+    """Scripted exports carry process-dependent names: rename them canonically."""
+    return _rewrite.apply(data, canonical=True)
+
+
 def _vad_build(p: Mapping[str, Any]) -> nn.Module:
     return _script(_VAD(p))
 
@@ -155,6 +161,7 @@ VAD_STREAM = Family(
     output_names=("output", "stateN"),
     int8="dynamic",
     tags=("control-flow", "stateful"),
+    rewrite=_canonical,
 )
 
 # --------------------------------------------------------------------------- RNN decoder
@@ -230,4 +237,5 @@ RNN_DECODER = Family(
     output_names=("logits", "hidden_out"),
     int8="dynamic",
     tags=("control-flow", "stateful"),
+    rewrite=_canonical,
 )
