@@ -25,10 +25,30 @@ from graphrec.zoo.families import _rewrite
 
 NEW = ("paddle_cnn", "tf_nhwc_cnn", "vad_stream", "rnn_decoder", "tiny_mlp", "ocr_rec", "ocr_det")
 #: The families before these were added, in their order (generation cycles in this order).
-OLD = (
-    "resnet vgg mobilenet_v1 mobilenet_v2 mobilenet_v3 efficientnet shufflenet_v2 squeezenet "
-    "densenet ghostnet regnet convnext nb201 vit bert gpt mlp_mixer rnn unet ssd yolo audio_cnn"
-).split()
+OLD = [
+    "resnet",
+    "vgg",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "mobilenet_v3",
+    "efficientnet",
+    "shufflenet_v2",
+    "squeezenet",
+    "densenet",
+    "ghostnet",
+    "regnet",
+    "convnext",
+    "nb201",
+    "vit",
+    "bert",
+    "gpt",
+    "mlp_mixer",
+    "rnn",
+    "unet",
+    "ssd",
+    "yolo",
+    "audio_cnn",
+]
 
 
 def _session(data: bytes) -> ort.InferenceSession:
