@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.recommender._cli",
     "graphrec.serving._cli",
     "graphrec.parallel._cli",
+    "graphrec.automl._cli",
 )
 
 #: Every command: the module that registers it and its one-line help (``--help``).
@@ -76,6 +77,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": (
         "graphrec.parallel._cli",
         "plan distributed training: data parallel, pipeline or both",
+    ),
+    "automl": (
+        "graphrec.automl._cli",
+        "generate a light model (augmentation + architecture search) and deploy it",
     ),
 }
 
