@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.recommender._cli",
     "graphrec.serving._cli",
     "graphrec.parallel._cli",
+    "graphrec.selection._cli",
     "graphrec.automl._cli",
 )
 
@@ -77,6 +78,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": (
         "graphrec.parallel._cli",
         "plan distributed training: data parallel, pipeline or both",
+    ),
+    "select": (
+        "graphrec.selection._cli",
+        "propose models for a job described in words, ranked by fit and cost",
     ),
     "automl": (
         "graphrec.automl._cli",
