@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.parallel._cli",
     "graphrec.selection._cli",
     "graphrec.automl._cli",
+    "graphrec.mcu._cli",
 )
 
 #: Every command: the module that registers it and its one-line help (``--help``).
@@ -86,6 +87,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "automl": (
         "graphrec.automl._cli",
         "generate a light model (augmentation + architecture search) and deploy it",
+    ),
+    "port": (
+        "graphrec.mcu._cli",
+        "port an ONNX classifier to a microcontroller: C code, storage plan, simavr run",
     ),
 }
 
