@@ -220,6 +220,10 @@ class OperatorGraph:
     Do not construct it directly: use :func:`load` or :func:`load_bytes`.
     """
 
+    #: The file format it was read from: ``"onnx"``, or ``"tflite"``
+    #: (:class:`graphrec.graph.tflite.TfliteOperatorGraph`).
+    source_format: str = "onnx"
+
     def __init__(
         self, raw: Mapping[str, Any], *, path: Path, input_shapes: Mapping[str, list[int]]
     ):

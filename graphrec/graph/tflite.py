@@ -71,6 +71,7 @@ TFLITE_IDENTIFIER = b"TFL3"
 MAX_TENSORS = 1_000_000
 MAX_OPERATORS = 1_000_000
 MAX_RANK = 16
+MAX_ELEMENTS = 1 << 40
 
 # BuiltinOperator names, by code (the schema's enum, codes 0..208).
 _BUILTIN_NAMES = """
@@ -272,6 +273,8 @@ def _read(buf: Buffer, name: str | Path) -> TfliteModel:
         shape = [int(d) for d in t.scalars(0, "<i")]
         if any(d < 0 for d in shape):
             raise _fail(name, f"tensor {i} has a negative dimension {shape}")
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise ModelLimitError(name, f"tensor {i} declares {math.prod(shape)} elements")
         sig = [int(d) for d in t.scalars(7, "<i")] if t.has(7) else None
         ttype = int(t.scalar(1, "<b", 0))
         if ttype not in _TYPES:
@@ -1466,7 +1469,19 @@ def load_tflite_bytes(
                 f"{name}: input {tt.name!r} would be {resolved[tt.name]}, but a TFLite model is "
                 f"analysed at the shapes stored in it ({tt.shape}); re-export it at that shape"
             )
-    onnx_bytes, unsupported = to_onnx_bytes(model)
+    try:
+        onnx_bytes, unsupported = to_onnx_bytes(model)
+    except FlatBufferError as exc:  # an options table read while describing the operators
+        raise _fail(name, str(exc)) from None
+    except (
+        struct.error,
+        OverflowError,
+        ValueError,
+        IndexError,
+        KeyError,
+        ZeroDivisionError,
+    ) as exc:
+        raise _fail(name, f"cannot describe its operators ({type(exc).__name__}: {exc})") from None
     b_names = _Builder(model).names
     canon_shapes = {}
     nhwc = _nhwc_tensors(model)
@@ -1552,7 +1567,7 @@ class TfliteOperatorGraph(OperatorGraph):
             the shape stored in the file (the stored one is used where it can be).
     """
 
-    source_format = "tflite"
+    source_format: str = "tflite"
 
     def __init__(
         self,
