@@ -97,8 +97,13 @@ def _dictionary(args: argparse.Namespace, out: Path) -> int:
         t.add_column(col, justify="right" if col in ("count", "bytes", "min", "max") else "left")
     for r in d["parameters"]:
         t.add_row(
-            r["name"], r["op"], r["kind"], r["dtype"], "x".join(map(str, r["shape"])) or "scalar",
-            str(r["count"]), str(r["bytes"]),
+            r["name"],
+            r["op"],
+            r["kind"],
+            r["dtype"],
+            "x".join(map(str, r["shape"])) or "scalar",
+            str(r["count"]),
+            str(r["bytes"]),
             "" if r["min"] is None else f"{r['min']:.4g}",
             "" if r["max"] is None else f"{r['max']:.4g}",
             f"{r['sparsity']:.1%}",
@@ -110,7 +115,9 @@ def _dictionary(args: argparse.Namespace, out: Path) -> int:
     for op, v in d["per_op"].items():
         per.add_row(op, str(v["tensors"]), str(v["count"]), str(v["bytes"]), f"{v['sparsity']:.1%}")
     tot = d["totals"]
-    per.add_row("total", str(tot["tensors"]), str(tot["count"]), str(tot["bytes"]), f"{tot['sparsity']:.1%}")
+    per.add_row(
+        "total", str(tot["tensors"]), str(tot["count"]), str(tot["bytes"]), f"{tot['sparsity']:.1%}"
+    )
     con.print(per)
     return 0
 
@@ -125,10 +132,18 @@ def _cmd_port(args: argparse.Namespace) -> int:
         return _dictionary(args, out)
     inputs = None if args.inputs is None else _load_npy(args.inputs, "inputs")
     cal = _load_npy(args.calibration, "calibration inputs") if args.calibration else inputs
-    media = None if args.media is None else tuple(m.strip() for m in args.media.split(",") if m.strip())
+    media = (
+        None if args.media is None else tuple(m.strip() for m in args.media.split(",") if m.strip())
+    )
     res = port(
-        args.model, target=args.target, mode=args.mode, weight_bits=args.weight_bits,
-        calibration=cal, out_dir=out, name=args.name, media=media,
+        args.model,
+        target=args.target,
+        mode=args.mode,
+        weight_bits=args.weight_bits,
+        calibration=cal,
+        out_dir=out,
+        name=args.name,
+        media=media,
     )
     summary: dict[str, Any] = {
         "files": sorted(str(p) for p in out.iterdir() if p.is_file()),
@@ -141,7 +156,9 @@ def _cmd_port(args: argparse.Namespace) -> int:
     if args.run:
         x = sample_inputs(res.model, args.samples) if inputs is None else np.asarray(inputs)
         rep = run_port(res, x)
-        tol = args.tolerance if args.tolerance is not None else (1e-4 if res.target.is_avr else 1e-5)
+        tol = (
+            args.tolerance if args.tolerance is not None else (1e-4 if res.target.is_avr else 1e-5)
+        )
         if res.fixed is None:
             ok = rep.max_abs_error <= tol
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def mlp(
     rng = np.random.default_rng(seed)
     nodes, inits = [], {}
     prev = "x"
-    for i, (k, n) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (k, n) in enumerate(itertools.pairwise(sizes)):
         inits[f"w{i}"] = rnd(rng, n, k, scale=1.0 / np.sqrt(k))
         inits[f"b{i}"] = rnd(rng, n, scale=0.1)
         out = f"h{i}"
