@@ -440,7 +440,7 @@ class _FleetMeasurer(_Measurer):
         todo = [(p, r) for p, r in plan if str(p) not in self.measured]
         if not todo:
             return 0
-        report = run_fleet(todo, store=self.store, settings=self.settings)
+        report = run_fleet(todo, store=self.store, settings=self.settings, batch=self.args.batch)
         self.measured.update(str(p) for p, _ in todo)
         print(f"[{_now()}] {describe(self.store, report)}", flush=True)
         for key, why in sorted(report.failed.items()):

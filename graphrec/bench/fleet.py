@@ -7,10 +7,11 @@ each row to the shared store (PostgreSQL for a fleet; a SQLite file only when ev
 node is this machine) the moment it exists.
 
 Work items.
-    One item is one model measured on one device profile: every candidate, every round
-    (and the adaptive rounds), as one harness call. Its rows are keyed by the store's
-    measurement key, so an item run twice adds nothing, and a resumed item measures only
-    the keys still missing.
+    One item is a batch of models (``batch``, default 1) measured on one device
+    profile: every candidate, every round (and the adaptive rounds), as one harness
+    call, whose worker processes the batch's models share. Its rows are keyed by the
+    store's measurement key, so an item run twice adds nothing, and a resumed item
+    measures only the keys still missing.
 
 Placement: a custom resource per device profile.
     A node offers ``graphrec-device-<device_id>: S`` (:func:`node_resources`, e.g.
@@ -141,19 +142,29 @@ def slot_cores(allowed: Sequence[int], slots: int, index: int) -> tuple[int, ...
 
 
 @dataclass(frozen=True)
-class WorkItem:
-    """One model measured on one device profile (every candidate and round)."""
+class ModelRef:
+    """A model file of a work item: its path on the driver, content hash and name."""
 
-    model: str
+    path: str
     sha256: str
     name: str
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """Models measured on one device profile (every candidate and round), as one
+    harness call: a batch of a few models shares the harness's worker processes."""
+
+    models: tuple[ModelRef, ...]
     device_id: str
     repeat: int = 1
 
     @property
     def key(self) -> str:
-        """Idempotent key of the item (profile and model content)."""
-        return f"{self.device_id}/{self.sha256[:16]}/{self.name}"
+        """Idempotent key of the item (profile, model contents, rounds)."""
+        digest = hashlib.sha256("".join(m.sha256 for m in self.models).encode()).hexdigest()
+        more = f"+{len(self.models) - 1}" if len(self.models) > 1 else ""
+        return f"{self.device_id}/{digest[:12]}/{self.models[0].name}{more}/r{self.repeat}"
 
 
 @dataclass
@@ -286,15 +297,15 @@ def _node_slots(resource: str) -> int:
     return 1
 
 
-def _model_file(item: WorkItem, payload: bytes | None, cache_dir: Path) -> Path:
-    """The item's model on this node: its path when that file has the item's content,
-    else a copy of the shipped bytes in the cache."""
-    path = Path(item.model)
-    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == item.sha256:
+def _model_file(model: ModelRef, payload: bytes | None, cache_dir: Path) -> Path:
+    """A model on this node: its path when that file has the model's content, else a
+    copy of the shipped bytes in the cache."""
+    path = Path(model.path)
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == model.sha256:
         return path
     if payload is None:
-        raise FleetError(f"{item.model}: not on node {socket.gethostname()} (and not shipped)")
-    local = cache_dir / "fleet-models" / item.sha256[:16] / Path(item.model).name
+        raise FleetError(f"{model.path}: not on node {socket.gethostname()} (and not shipped)")
+    local = cache_dir / "fleet-models" / model.sha256[:16] / path.name
     if not local.is_file():
         local.parent.mkdir(parents=True, exist_ok=True)
         tmp = local.with_name(local.name + f".{os.getpid()}.tmp")
@@ -307,19 +318,20 @@ def measure_item(
     item: WorkItem,
     store: str,
     settings: FleetSettings,
-    payload: bytes | None = None,
+    *payloads: bytes | None,
     slots: int | None = None,
 ) -> ItemResult:
     """Measure one work item on this node, into ``store`` (the body of a Ray task).
 
     Takes a free measurement slot, pins to its cores and runs the harness on the
-    item's model with ``resume=True`` (stored keys are skipped).
+    item's models with ``resume=True`` (stored keys are skipped).
 
     Args:
         item: The work item.
         store: Store location every node reaches (a PostgreSQL URL for a fleet).
         settings: What to measure and how.
-        payload: The model file's bytes, used when the node lacks the file.
+        *payloads: The model files' bytes, in the item's order, used where the node
+            lacks a file (none: every node has the files).
         slots: Measurement slots of this node (default: its units of the item's
             device resource).
 
@@ -337,7 +349,10 @@ def measure_item(
             f"{item.device_id}: it offers the wrong {DEVICE_RESOURCE_PREFIX}* resource"
         )
     cache = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
-    model = _model_file(item, payload, cache)
+    files = [
+        _model_file(m, payloads[i] if i < len(payloads) else None, cache)
+        for i, m in enumerate(item.models)
+    ]
     n_slots = slots if slots is not None else _node_slots(device_resource(item.device_id))
     before = sorted(os.sched_getaffinity(0))
     pending: list[int] = []
@@ -349,7 +364,7 @@ def measure_item(
                 options.update(retry_s=settings.store_retry_s, wait=True)
             with ResultStore(store, **options) as results:
                 rows = run_campaign(
-                    [model],
+                    files,
                     store=results,
                     device=device,
                     runtimes=settings.runtimes,
@@ -448,15 +463,21 @@ ModelArg = str | Path | tuple[str | Path, int]
 
 
 def plan_items(
-    models: Sequence[ModelArg], profiles: Sequence[str], repeat: int = 1
+    models: Sequence[ModelArg], profiles: Sequence[str], repeat: int = 1, batch: int = 1
 ) -> list[WorkItem]:
-    """Work items: every model (folders expanded) on every device profile.
+    """Work items: every model (folders expanded) on every device profile, ``batch``
+    models of the same rounds per item (in the given order).
 
     A model given as ``(path, rounds)`` gets that many rounds instead of ``repeat``.
+
+    Raises:
+        FleetError: ``batch`` < 1.
     """
     from graphrec.bench.harness import discover_models
 
-    items: list[WorkItem] = []
+    if batch < 1:
+        raise FleetError(f"batch must be >= 1, got {batch}")
+    by_rounds: dict[int, list[ModelRef]] = {}
     seen: set[str] = set()
     for m in models:
         target, rounds = m if isinstance(m, tuple) else (m, repeat)
@@ -465,8 +486,12 @@ def plan_items(
             if sha in seen:
                 continue
             seen.add(sha)
+            by_rounds.setdefault(rounds, []).append(ModelRef(str(path.resolve()), sha, path.stem))
+    items: list[WorkItem] = []
+    for rounds, refs in by_rounds.items():
+        for i in range(0, len(refs), batch):
             for dev in profiles:
-                items.append(WorkItem(str(path.resolve()), sha, path.stem, dev, rounds))
+                items.append(WorkItem(tuple(refs[i : i + batch]), dev, rounds))
     return items
 
 
@@ -477,6 +502,7 @@ def run_fleet(
     settings: FleetSettings | None = None,
     address: str | None = None,
     profiles: Sequence[str] | None = None,
+    batch: int = 1,
     item_retries: int = 2,
     task_retries: int = 3,
     ship_models: bool = True,
@@ -493,6 +519,8 @@ def run_fleet(
         address: Connect first (see :func:`connect`); ``None`` uses the connected
             cluster (``ray.init`` already called).
         profiles: Device profiles to measure on (default: every one the cluster offers).
+        batch: Models per work item (one harness call, sharing its worker processes:
+            fewer worker starts, coarser spreading).
         item_retries: Resubmissions of an item whose task failed (after Ray's own
             retries), queued after the other items.
         task_retries: Ray's retries of a task whose worker or node died.
@@ -516,7 +544,7 @@ def run_fleet(
         raise FleetError("not connected to a Ray cluster (pass address, or call ray.init)")
     try:
         return _drive(
-            models, store, cfg, profiles, item_retries, task_retries, ship_models, progress,
+            models, store, cfg, profiles, batch, item_retries, task_retries, ship_models, progress,
             on_result, conn.dashboard_url,
         )  # fmt: skip
     finally:
@@ -529,6 +557,7 @@ def _drive(
     store: str,
     cfg: FleetSettings,
     profiles: Sequence[str] | None,
+    batch: int,
     item_retries: int,
     task_retries: int,
     ship_models: bool,
@@ -560,18 +589,19 @@ def _drive(
             )
     # Create (or migrate) the store once, before any task opens it; a bad URL fails here.
     ResultStore(store).close()
-    items = plan_items(models, chosen, cfg.repeat)
+    items = plan_items(models, chosen, cfg.repeat, batch)
     payloads: dict[str, Any] = {}
     if ship_models:
         for it in items:
-            if it.sha256 not in payloads:
-                payloads[it.sha256] = ray.put(Path(it.model).read_bytes())
+            for m in it.models:
+                if m.sha256 not in payloads:
+                    payloads[m.sha256] = ray.put(Path(m.path).read_bytes())
     task: Any = ray.remote(num_cpus=0, max_retries=task_retries)(measure_item)
 
     def submit(it: WorkItem) -> Any:
         return task.options(
             resources={device_resource(it.device_id): 1}, name=f"measure {it.key}"
-        ).remote(it, store, cfg, payloads.get(it.sha256))
+        ).remote(it, store, cfg, *(payloads[m.sha256] for m in it.models if ship_models))
 
     refs: dict[Any, WorkItem] = {submit(it): it for it in items}
     attempts: Counter[str] = Counter()

@@ -765,6 +765,7 @@ class CopyReport:
         destination_rows: Result rows in the destination after the copy.
         migrated_from: Schema version of an older SQLite source, copied from a migrated
             temporary copy (the source file is not touched), else ``None``.
+        migrate_seconds: The part of ``seconds`` spent migrating that copy.
     """
 
     source: str
@@ -777,6 +778,7 @@ class CopyReport:
     destination_digest: str
     destination_rows: int = 0
     migrated_from: int | None = None
+    migrate_seconds: float = 0.0
 
     @property
     def identical(self) -> bool:
@@ -853,6 +855,7 @@ def copy_store(
         raise BenchStoreError(display_location(dst), "source and destination are the same store")
     t0 = time.perf_counter()
     migrated: int | None = None
+    migrate_s = 0.0
     with tempfile.TemporaryDirectory(prefix="graphrec-copy-") as tmp:
         source_location: str | Path = src
         if not is_postgres_url(src):
@@ -860,6 +863,7 @@ def copy_store(
             if version is not None and version < SCHEMA_VERSION:
                 migrated = version
                 source_location = migrate_copy(src, Path(tmp) / "source.sqlite")
+                migrate_s = time.perf_counter() - t0
         with (
             ResultStore(source_location, readonly=True) as source,
             ResultStore(dst) as target,
@@ -893,4 +897,5 @@ def copy_store(
                 destination_digest=store_digest(target),
                 destination_rows=target.count(),
                 migrated_from=migrated,
+                migrate_seconds=migrate_s,
             )

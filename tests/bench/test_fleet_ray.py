@@ -28,6 +28,7 @@ from graphrec.bench.fleet import (
     FleetSettings,
     _slot,
     node_resources,
+    plan_items,
     run_fleet,
     slot_cores,
 )
@@ -81,6 +82,27 @@ def test_a_slot_is_held_once_and_freed_by_its_holders_death(tmp_path: Path) -> N
         assert time.monotonic() - t0 < 5
     finally:
         proc.kill()
+
+
+def test_work_items_batch_models_per_profile_and_rounds(tmp_path: Path) -> None:
+    paths = [make_mlp(tmp_path / f"m{i}.onnx", seed=i) for i in range(5)]
+    (tmp_path / "copy.onnx").write_bytes(paths[0].read_bytes())  # same content: one model
+    items = plan_items(
+        [(paths[0], 3), *paths[1:], tmp_path / "copy.onnx"], ["dev-a", "dev-b"], batch=2
+    )
+    shape = sorted((it.device_id, it.repeat, tuple(m.name for m in it.models)) for it in items)
+    assert shape == [
+        ("dev-a", 1, ("m1", "m2")),
+        ("dev-a", 1, ("m3", "m4")),
+        ("dev-a", 3, ("m0",)),
+        ("dev-b", 1, ("m1", "m2")),
+        ("dev-b", 1, ("m3", "m4")),
+        ("dev-b", 3, ("m0",)),
+    ]
+    assert len({it.key for it in items}) == len(items)
+    assert plan_items(paths, ["dev-a"])[0].key == plan_items(paths, ["dev-a"])[0].key
+    with pytest.raises(GraphRecError, match="batch"):
+        plan_items(paths, ["dev-a"], batch=0)
 
 
 # ----------------------------------------------------------------------------- cluster
