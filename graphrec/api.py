@@ -208,6 +208,7 @@ def recommend(
     precision: str | Sequence[str] | None = None,
     tolerance: float | None = None,
     check_support: bool = True,
+    probe: bool = False,
 ) -> Recommendation:
     """Rank the deployment choices for an ONNX model on a device.
 
@@ -245,6 +246,9 @@ def recommend(
             tolerance of the probabilities shown (default: the harness's own per
             precision, :func:`graphrec.bench.protocol.tolerance_for`).
         check_support: Apply the adapters' rules and the operator support tables.
+        probe: First probe, on this machine's runtimes, the operators of the model that
+            no support table knows (a few seconds per new operator; the results are
+            kept in the user cache, :func:`graphrec.runtimes.support.user_dir`).
 
     Returns:
         The :class:`Recommendation`.
@@ -283,6 +287,10 @@ def recommend(
     has_source = _has_torch_source(onnx_path)
     kept_ids = [ids[int(i)] for i in keep]
     allowed = _allowed_precisions(precision, tolerance)
+    if probe and check_support:
+        from graphrec.runtimes.support import probe_models
+
+        probe_models([onnx_path])
     support = _support_blockers(onnx_path, kept_ids, mi.input_shapes) if check_support else {}
     lossy = [Candidate.parse(c).precision not in allowed for c in kept_ids]
     blocked = [

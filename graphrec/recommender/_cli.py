@@ -34,6 +34,7 @@ def _recommend(args: argparse.Namespace) -> int:
             precision=args.precision,
             tolerance=args.tolerance,
             check_support=not args.no_support_check,
+            probe=args.probe,
         )
     if args.verify:
         from graphrec.api import verify
@@ -197,6 +198,12 @@ def register(subparsers: Any) -> None:
         metavar="REL",
         help="relative L2 output error you accept (e.g. 1e-2): ranks every precision, "
         "each lossy choice weighed by its chance to stay within it",
+    )
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="first probe the model's operators that no support table knows, on this "
+        "machine's runtimes (seconds per new operator; cached)",
     )
     p.add_argument(
         "--no-support-check",

@@ -100,6 +100,20 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from graphrec.runtimes.support import load_tables, reconcile
+
+    folder = Path(args.tables)
+    tables = {rt: ts[-1] for rt, ts in load_tables([folder]).items()}
+    changed = reconcile(tables, args.store, model_root=args.model_root)
+    for t in tables.values():
+        t.save(folder)
+    print(json.dumps({"overridden": changed}, indent=2))
+    return 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from graphrec.runtimes.registry import available_adapters
     from graphrec.runtimes.support import blockers
@@ -112,9 +126,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     found = blockers(args.model, ids)
     if args.json:
         print(
-            json.dumps(
-                {c: (None if b is None else b.__dict__) for c, b in found.items()}, indent=2
-            )
+            json.dumps({c: (None if b is None else b.__dict__) for c, b in found.items()}, indent=2)
         )
         return 0
     for cid, b in found.items():
@@ -150,6 +162,14 @@ def register(subparsers: Any) -> None:
     pr.add_argument("--work-dir", default=None, help="keep single-operator models and rows here")
     pr.add_argument("--candidates", nargs="+", default=None, help="candidate ids to probe")
     pr.set_defaults(func=_cmd_probe)
+    rc = ss.add_parser(
+        "reconcile",
+        help="clear probe failures of operators that ran inside a whole model measured ok",
+    )
+    rc.add_argument("tables", help="table folder to update")
+    rc.add_argument("--store", nargs="+", required=True, help="results stores (SQLite)")
+    rc.add_argument("--model-root", default=None, help="folder with moved model files")
+    rc.set_defaults(func=_cmd_reconcile)
     ck = ss.add_parser("check", help="which choices cannot run a model, and why")
     ck.add_argument("model", help="an .onnx file")
     ck.add_argument("--json", action="store_true", help="print JSON")

@@ -57,6 +57,7 @@ __all__ = [
     "load_tables",
     "op_signatures",
     "probe_models",
+    "reconcile",
     "single_op_models",
 ]
 
@@ -468,7 +469,9 @@ def single_op_models(
             continue
         reads = [n for n in node.input if n] + _subgraph_refs(node)
         computed = [n for n in reads if n not in inits and n not in consts]
-        if not any(types[n].elem in _FLOAT_ELEMS for n in computed):
+        # Scalars become weights (a runtime folds a scalar-only operator away), so an
+        # operator needs a float computed input of rank >= 1 to be probed.
+        if not any(types[n].elem in _FLOAT_ELEMS and (types[n].rank or 0) >= 1 for n in computed):
             continue
         big = sum(int(np.prod(inits[n].dims, dtype=np.int64)) * 4 for n in reads if n in inits)
         if big > MAX_WEIGHT_BYTES:
@@ -500,7 +503,7 @@ def single_op_models(
                 v = values.get(name)
                 if v is None or v.dtype == object:
                     break
-                if types[name].elem in _FLOAT_ELEMS:
+                if types[name].elem in _FLOAT_ELEMS and v.ndim >= 1:
                     graph_inputs.append(
                         helper.make_tensor_value_info(name, types[name].elem, list(v.shape))
                     )
@@ -552,6 +555,13 @@ class SupportTable:
         r = e["results"].get(_probe_kind(candidate))
         return None if r is None else (str(r[0]), str(r[1] or ""))
 
+    def ran_in_context(self, candidate: str, key: str) -> bool:
+        """Whether a whole model holding this signature ran correctly on the candidate's
+        kind (:func:`reconcile`): the single-operator failure is then an artefact of the
+        cut (a runtime that folds the operator away, or needs a neighbour)."""
+        e = self.entries.get(key)
+        return bool(e and e.get("in_context", {}).get(_probe_kind(candidate)))
+
     def add(self, sig: OpSignature, candidate: str, status: str, error: str, source: str) -> None:
         e = self.entries.setdefault(sig.key, {"signature": sig.to_dict(), "results": {}})
         e.setdefault("source", source)
@@ -566,6 +576,7 @@ class SupportTable:
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".support-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=0, sort_keys=True)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, p)
         return p
 
@@ -737,6 +748,69 @@ def probe_models(
     return tables
 
 
+def reconcile(
+    tables: Mapping[str, SupportTable],
+    stores: Sequence[str | os.PathLike[str]],
+    *,
+    model_root: str | os.PathLike[str] | None = None,
+) -> dict[str, int]:
+    """Mark the failing signatures that ran inside a whole model measured ``ok``.
+
+    For every model of the results stores, every (candidate kind) it ran correctly on
+    (some round ``ok``, on the table's runtime version) counts as evidence that each of
+    its operator signatures runs there; those signatures get ``in_context`` counts and
+    stop blocking (:meth:`SupportTable.ran_in_context`).
+
+    Returns:
+        Per runtime, how many failing (signature, kind) results were overridden.
+    """
+    from graphrec.bench.store import ResultStore
+
+    ok: dict[str, set[tuple[str, str, str]]] = {}
+    paths: dict[str, Path] = {}
+    for s in stores:
+        with ResultStore(Path(s), readonly=True) as store:
+            for sha, info in store.models().items():
+                p = Path(str(info.get("path") or ""))
+                if not p.is_file() and model_root is not None:
+                    p = Path(model_root) / p.name
+                if p.is_file():
+                    paths[sha] = p
+            for r in store.iter_rows():
+                if r["status"] == "ok":
+                    ok.setdefault(str(r["model_sha256"]), set()).add(
+                        (
+                            str(r["runtime"]),
+                            str(r["runtime_version"]),
+                            _probe_kind(str(r["candidate_id"])),
+                        )
+                    )
+    overridden: dict[str, int] = {}
+    for sha, runs in ok.items():
+        path = paths.get(sha)
+        if path is None:
+            continue
+        try:
+            sigs = op_signatures(path)
+        except GraphRecError:
+            continue
+        for rt, ver, kind in runs:
+            t = tables.get(rt)
+            if t is None or t.version != ver:
+                continue
+            for sig in sigs.values():
+                e = t.entries.get(sig.key)
+                if e is None:
+                    continue
+                ctx = e.setdefault("in_context", {})
+                if not ctx.get(kind):
+                    r = e["results"].get(kind)
+                    if r is not None and r[0] in FAILING:
+                        overridden[rt] = overridden.get(rt, 0) + 1
+                ctx[kind] = int(ctx.get(kind, 0)) + 1
+    return overridden
+
+
 def _row_single(row: Mapping[str, Any], by_path: Mapping[Path, SingleOp]) -> SingleOp | None:
     name = str(row.get("model_name") or "")
     for p, s in by_path.items():
@@ -820,7 +894,7 @@ def blockers(
         for sig in sigs.values():
             for t in cands_t:
                 st = t.status(cid, sig.key)
-                if st is not None and st[0] in FAILING:
+                if st is not None and st[0] in FAILING and not t.ran_in_context(cid, sig.key):
                     first = st[1].strip().splitlines()[0][:160] if st[1].strip() else ""
                     found = Blocker(
                         cid,

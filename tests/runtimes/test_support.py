@@ -140,3 +140,29 @@ def test_bad_files_get_a_named_error(tmp_path: Path) -> None:
     junk.mkdir()
     (junk / "x.json").write_text("{not json")
     assert load_tables([junk]) == {}
+
+
+def test_reconcile_clears_failures_of_operators_that_ran_in_a_whole_model(tmp_path: Path) -> None:
+    from graphrec.bench.harness import run_campaign
+    from graphrec.bench.protocol import MeasureConfig
+    from graphrec.bench.store import ResultStore
+    from graphrec.runtimes.support import reconcile
+
+    model = _conv_model(tmp_path / "m.onnx")
+    cid = "onnxruntime/cpu/fp32/opt=all/threads=1"
+    cfg = MeasureConfig(warmup_runs=0, min_runs=1, max_runs=3, min_time_s=0.0, max_time_s=0.02)
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        rows = run_campaign([model], store=store, patterns=[cid], threads=(1,), config=cfg)
+    assert [r["status"] for r in rows] == ["ok"]
+    table = SupportTable("onnxruntime", ort.__version__, {})
+    relu = op_signatures(model)["relu"]
+    table.add(relu, cid, "run_failed", "cut model failed", "m.onnx:relu")
+    assert blockers(model, [cid], tables={"onnxruntime": [table]})[cid] is not None
+    changed = reconcile({"onnxruntime": table}, [tmp_path / "s.sqlite"])
+    assert changed == {"onnxruntime": 1}
+    assert table.ran_in_context(cid, relu.key)
+    assert blockers(model, [cid], tables={"onnxruntime": [table]})[cid] is None
+    # Another version's rows are no evidence.
+    other = SupportTable("onnxruntime", "0.0.1", {})
+    other.add(relu, cid, "run_failed", "x", "m.onnx:relu")
+    assert reconcile({"onnxruntime": other}, [tmp_path / "s.sqlite"]) == {}
