@@ -361,7 +361,7 @@ def _read(buf: Buffer, name: str | Path) -> TfliteModel:
 # ---- a minimal protobuf writer (the ONNX messages the kernel reads) -------------------
 
 
-def _varint(v: int) -> bytes:
+def _varint_slow(v: int) -> bytes:
     if v < 0:
         v += 1 << 64
     out = bytearray()
@@ -375,8 +375,21 @@ def _varint(v: int) -> bytes:
             return bytes(out)
 
 
+_SMALL_VARINTS = [_varint_slow(v) for v in range(1 << 14)]
+
+
+def _varint(v: int) -> bytes:
+    return _SMALL_VARINTS[v] if 0 <= v < 16384 else _varint_slow(v)
+
+
+_KEYS: dict[tuple[int, int], bytes] = {}
+
+
 def _key(fieldno: int, wire: int) -> bytes:
-    return _varint((fieldno << 3) | wire)
+    k = _KEYS.get((fieldno, wire))
+    if k is None:
+        k = _KEYS[(fieldno, wire)] = _varint((fieldno << 3) | wire)
+    return k
 
 
 def _f_varint(fieldno: int, v: int) -> bytes:
