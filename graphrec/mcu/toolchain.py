@@ -60,8 +60,22 @@ def _defines(name: str) -> list[str]:
     ]
 
 
-def build_host(src_dir: Path, name: str, *, opt: str = "-O2") -> Path:
+def build_host(
+    src_dir: Path,
+    name: str,
+    *,
+    opt: str = "-O2",
+    include_dirs: tuple[Path, ...] = (),
+    strict: bool = True,
+) -> Path:
     """Compile ``<name>.c`` with the host gcc (C99, pedantic, warnings are errors).
+
+    Args:
+        src_dir: Folder of ``<name>.c`` and ``<name>.h``.
+        name: The model's C prefix.
+        opt: Optimization flag.
+        include_dirs: More header folders (another library's, for comparisons).
+        strict: ``-pedantic -Werror`` (off for third-party code).
 
     Returns:
         The executable (reads inputs on stdin, writes outputs on stdout).
@@ -71,12 +85,12 @@ def build_host(src_dir: Path, name: str, *, opt: str = "-O2") -> Path:
     cmd = [
         gcc,
         "-std=c99",
-        "-pedantic",
+        *(["-pedantic", "-Werror"] if strict else []),
         "-Wall",
         "-Wextra",
-        "-Werror",
         opt,
         f"-I{src_dir}",
+        *[f"-I{d}" for d in include_dirs],
         *_defines(name),
         str(src_dir / f"{name}.c"),
         str(_runtime_file("main_host.c")),
@@ -121,8 +135,17 @@ class Firmware:
         return self.data + self.bss
 
 
-def build_avr(src_dir: Path, name: str, target: Target, *, opt: str = "-Os") -> Firmware:
+def build_avr(
+    src_dir: Path,
+    name: str,
+    target: Target,
+    *,
+    opt: str = "-Os",
+    include_dirs: tuple[Path, ...] = (),
+) -> Firmware:
     """Compile the model and the serial harness with avr-gcc for ``target``.
+
+    ``include_dirs`` adds header folders (another library's, for comparisons).
 
     Raises:
         ToolchainError: avr-gcc missing or failing (a flash overflow is reported by the linker).
@@ -141,11 +164,13 @@ def build_avr(src_dir: Path, name: str, target: Target, *, opt: str = "-Os") -> 
         "-fdata-sections",
         "-Wl,--gc-sections",
         f"-I{src_dir}",
+        *[f"-I{d}" for d in include_dirs],
         *_defines(name),
         str(src_dir / f"{name}.c"),
         str(_runtime_file("main_avr.c")),
         "-o",
         str(elf),
+        "-lm",
     ]
     _run(cmd, "avr-gcc", timeout=300)
     sizes = _run([_tool("avr-size"), "-A", str(elf)], "avr-size").stdout.decode()
