@@ -182,11 +182,10 @@ def _head(config: TwinConfig, hidden: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.scale_index = [SCALES.index(s) for s in config.scales]
-            self.proj = nn.ModuleList(
-                [nn.Linear(hidden, hidden, bias=False) for _ in config.scales]
-            )
-            for p in self.proj:
-                nn.init.zeros_(p.weight)  # untrained head == frozen encoder (residual)
+            layers = [nn.Linear(hidden, hidden, bias=False) for _ in config.scales]
+            for layer in layers:
+                nn.init.zeros_(layer.weight)  # untrained head == frozen encoder (residual)
+            self.proj = nn.ModuleList(layers)
             self.mix = nn.Parameter(torch.zeros(len(config.scales)))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -281,7 +280,15 @@ def load_twin(path: str | Path) -> tuple[Any, dict[str, Any]]:
     try:
         meta = json.loads((p / "twin.json").read_text(encoding="utf-8"))
         cfg = meta["config"]
-        config = TwinConfig(**{k: (tuple(v) if k == "scales" else v) for k, v in cfg.items()})
+        config = TwinConfig(
+            scales=tuple(cfg["scales"]),
+            dim=int(cfg["dim"]),
+            epochs=int(cfg["epochs"]),
+            lr=float(cfg["lr"]),
+            weight_decay=float(cfg["weight_decay"]),
+            temperature=float(cfg["temperature"]),
+            seed=int(cfg["seed"]),
+        )
         head = _head(config, 384)
         head.load_state_dict(torch.load(p / "twin.pt", weights_only=True))
     except (OSError, KeyError, ValueError, RuntimeError) as exc:

@@ -268,7 +268,7 @@ class Selector:
             return None, "no model file"
         path = Path(entry.file_path) if entry.file_path else _zoo_file(entry)
         sha = entry.sha256 or _sha256(path)
-        art_key, art_path = _artefact_key(self.artefact)
+        art_key, art_path = _artefact_key(None if self.artefact is None else str(self.artefact))
         cached = self.catalogue.latency(entry.model_id, sha, device.device_id, art_key)
         if cached is not None:
             return cached, None
@@ -329,6 +329,10 @@ class Selector:
             excluded[reason] = excluded.get(reason, 0) + 1
 
         order = np.argsort(-rel, kind="stable")
+        if wanted is not None:
+            kept = [i for i in order if self.entries[int(i)].task in wanted]
+            excluded["task not wanted"] = len(order) - len(kept)
+            order = np.array(kept, dtype=np.int64)
         best_rel = float(rel[order[0]]) if len(order) else 0.0
         pool: list[tuple[float, int, LatencyRecord | None, str | None, float]] = []
         # Enough candidates for the cost term to reorder: the top_k + 10 most relevant
@@ -337,9 +341,6 @@ class Selector:
             e = self.entries[int(i)]
             if len(pool) >= top_k + 10 or float(rel[i]) < 0.5 * best_rel:
                 break
-            if wanted is not None and e.task not in wanted:
-                exclude("task not wanted")
-                continue
             if max_size_mb is not None and (e.size_mb is None or e.size_mb > max_size_mb):
                 exclude("size unknown" if e.size_mb is None else "over --max-size-mb")
                 continue
@@ -496,7 +497,7 @@ def _sha256(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _artefact_key(artefact: str | os.PathLike[str] | None) -> tuple[str, Path]:
+def _artefact_key(artefact: str | None) -> tuple[str, Path]:
     from graphrec.api import load_artefact
 
     _, path = load_artefact(artefact)
