@@ -11,6 +11,7 @@ from graphrec._lazy import lazy_attributes
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
     from graphrec._core import __version__
+    from graphrec.api import select
     from graphrec.errors import GraphRecError
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Recommendation",
     "__version__",
     "recommend",
+    "select",
     "verify",
 ]
 
@@ -31,6 +33,7 @@ __getattr__ = lazy_attributes(
         "recommend": "graphrec.api",
         "Recommendation": "graphrec.api",
         "verify": "graphrec.api",
+        "select": "graphrec.api",
         "DeviceProfile": "graphrec.device",
     },
 )
