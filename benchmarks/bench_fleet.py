@@ -17,8 +17,9 @@ In one run, on the same tiny models, candidates and protocol settings:
 Figures: measurements per minute (rows / wall time of the run, Ray start-up excluded
 and reported apart), their median and min-max over ``--repeat`` runs (each into a fresh
 store, so every run measures everything), and the overhead per measurement of each
-fleet configuration against the harness measured in the same run (wall time per row
-minus the harness's). The conversion cache is warmed first so that no configuration
+fleet configuration against the harness (wall time per row minus the harness's, and
+the throughput ratio), paired within rounds: each round runs every configuration once,
+in a shuffled order, so that they share the machine's state. The conversion cache is warmed first so that no configuration
 pays the int8 quantisation alone.
 
 Usage::
@@ -35,6 +36,7 @@ import gzip
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import sys
@@ -157,57 +159,74 @@ def bench_throughput(args: argparse.Namespace, server: PgServer, tmp: Path) -> d
     def fresh_pg() -> str:
         return server.create_database("b_" + uuid.uuid4().hex[:10])
 
-    harness = []
-    for i in range(args.repeat):
-        harness.append(_harness_run(models, str(tmp / f"harness{i}.sqlite"), cfg, cache))
-        print(f"harness run {i}: {harness[-1]}", flush=True)
-    out["configs"]["harness (1 process, SQLite)"] = _summary(harness)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    paired: dict[str, list[tuple[float, float]]] = {}  # (harness s/row, config s/row)
+    rng = random.Random(0)
     for w in args.workers:
         t0 = time.perf_counter()
-        ray.init(
-            num_cpus=max(w, 1),
-            resources=node_resources(w),
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        for attempt in range(3):  # (Ray gives its raylet 30 s: a loaded machine can miss it)
+            try:
+                ray.init(
+                    num_cpus=max(w, 1),
+                    resources=node_resources(w),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+                break
+            except Exception as exc:
+                ray.shutdown()
+                if attempt == 2:
+                    raise
+                print(f"ray.init failed ({exc}); again", flush=True)
         out["ray_start_s"][str(w)] = time.perf_counter() - t0
         try:
             # the first tasks of a fresh cluster start Ray's worker processes (imports of
             # graphrec and the runtimes): timed apart, not in the figures
             warm = _fleet_run(models, fresh_pg(), cfg, cache)
             out.setdefault("first_run_s", {})[str(w)] = warm["wall_s"]
-            runs = []
-            for i in range(args.repeat):
-                runs.append(_fleet_run(models, fresh_pg(), cfg, cache))
-                print(f"fleet W={w} PostgreSQL run {i}: {runs[-1]}", flush=True)
-            out["configs"][f"fleet W={w} (Ray, PostgreSQL)"] = _summary(runs)
             batch = -(-args.models // w)  # one item per worker
-            runs = []
-            for i in range(args.repeat):
-                runs.append(_fleet_run(models, fresh_pg(), cfg, cache, batch))
-                print(f"fleet W={w} PostgreSQL batch {batch} run {i}: {runs[-1]}", flush=True)
-            out["configs"][f"fleet W={w} (Ray, PostgreSQL), {batch} models/item"] = _summary(runs)
+            configs: dict[str, Any] = {
+                "harness (1 process, SQLite)": lambda i, w=w: _harness_run(
+                    models, str(tmp / f"harness-{w}-{i}.sqlite"), cfg, cache
+                ),
+                f"fleet W={w} (Ray, PostgreSQL), 1 model/item": lambda i: _fleet_run(
+                    models, fresh_pg(), cfg, cache
+                ),
+                f"fleet W={w} (Ray, PostgreSQL), {batch} models/item": lambda i, b=batch: (
+                    _fleet_run(models, fresh_pg(), cfg, cache, b)
+                ),
+            }
             if w == 1:
-                runs = []
-                for i in range(args.repeat):
-                    runs.append(_fleet_run(models, str(tmp / f"fleet1-{i}.sqlite"), cfg, cache))
-                    print(f"fleet W=1 SQLite run {i}: {runs[-1]}", flush=True)
-                out["configs"]["fleet W=1 (Ray, SQLite)"] = _summary(runs)
+                configs["fleet W=1 (Ray, SQLite), 1 model/item"] = lambda i: _fleet_run(
+                    models, str(tmp / f"fleet-sqlite-{i}.sqlite"), cfg, cache
+                )
+            for i in range(args.repeat):
+                # one run of each configuration per round, in a shuffled order, so that
+                # they share the machine's state; ratios are paired within a round
+                order = list(configs)
+                rng.shuffle(order)
+                got = {name: configs[name](i) for name in order}
+                base = got["harness (1 process, SQLite)"]
+                for name, r in got.items():
+                    print(f"round {i} {name}: {r}", flush=True)
+                    runs.setdefault(name, []).append(r)
+                    paired.setdefault(name, []).append(
+                        (base["wall_s"] / base["rows"], r["wall_s"] / r["rows"])
+                    )
         finally:
             ray.shutdown()
-    base = out["configs"]["harness (1 process, SQLite)"]
-    base_row = base["s_per_measurement"]["median"]
-    base_rate = base["measurements_per_min"]["median"]
-    for summary in out["configs"].values():
-        summary["overhead_ms_per_measurement_vs_harness"] = (
-            summary["s_per_measurement"]["median"] - base_row
-        ) * 1000.0
-        summary["throughput_ratio_vs_harness"] = (
-            summary["measurements_per_min"]["median"] / base_rate
+    for name, rs in runs.items():
+        summary = _summary(rs)
+        pairs = paired[name]
+        summary["overhead_ms_per_measurement_vs_harness"] = statistics.median(
+            (c - h) * 1000.0 for h, c in pairs
         )
+        summary["throughput_ratio_vs_harness"] = statistics.median(h / c for h, c in pairs)
+        out["configs"][name] = summary
+    base_runs = runs["harness (1 process, SQLite)"]
     out["models"] = args.models
-    out["candidates_per_model"] = base["runs"][0]["rows"] // args.models
+    out["candidates_per_model"] = base_runs[0]["rows"] // args.models
     out["max_time_s"] = args.max_time
     return out
 
@@ -263,7 +282,8 @@ def _markdown(report: dict[str, Any]) -> str:
         f"{report['repeat']} runs per configuration, each into a fresh store.",
         "",
         "| configuration | measurements/min, median (min-max) | s/measurement | "
-        "overhead vs harness, ms/measurement | throughput vs harness |",
+        "overhead vs harness, ms/measurement (paired median) | throughput vs harness "
+        "(paired median) |",
         "| --- | --- | --- | --- | --- |",
     ]
     for name, s in t["configs"].items():

@@ -22,8 +22,10 @@ Placement: a custom resource per device profile.
 
 One measurement per core at a time.
     A node's cores are split into ``S`` disjoint slots (:func:`slot_cores`). A task takes
-    a free slot under an exclusive ``flock`` (node-local, released by the kernel the
-    moment its holder dies, even by SIGKILL), pins itself to the slot's cores, and the
+    a free slot under an exclusive ``flock`` on each of its cores' lock files
+    (machine-local, released by the kernel the moment its holder dies, even by SIGKILL;
+    per core, so even two Ray nodes on one machine never share one), pins itself to the
+    slot's cores, and the
     harness pins its workers inside them as it does on one machine (the first core to
     the harness parent when the slot has more than one). Ray's resource count bounds
     the tasks on a node by ``S``, the locks give them disjoint cores, and the harness
@@ -79,7 +81,7 @@ __all__ = [
 
 #: Prefix of the custom Ray resource a node offers per device profile.
 DEVICE_RESOURCE_PREFIX = "graphrec-device-"
-#: Environment variable naming the slot lock of a task's harness workers.
+#: Environment variable naming the slot cores of a task's harness workers.
 SLOT_ENV = "GRAPHREC_FLEET_SLOT"
 
 
@@ -231,9 +233,14 @@ def _pin_process(cores: Sequence[int]) -> None:
             os.sched_setaffinity(tid, cores)
 
 
-def _reap_orphans(lock_path: str) -> int:
-    """SIGKILL harness workers left in a slot by a dead holder; returns how many."""
-    needle = f"{SLOT_ENV}={lock_path}".encode()
+def _reap_orphans(cores: Sequence[int]) -> int:
+    """SIGKILL harness workers that a dead holder left on ``cores``; returns how many.
+
+    Called with the cores' locks held: a worker whose marker names one of them belongs
+    to a holder that is gone (a live holder would still hold the lock).
+    """
+    mine = set(cores)
+    prefix = f"{SLOT_ENV}=".encode()
     killed = 0
     me = os.getpid()
     for entry in os.listdir("/proc"):
@@ -243,7 +250,12 @@ def _reap_orphans(lock_path: str) -> int:
             env = Path(f"/proc/{entry}/environ").read_bytes()
         except OSError:
             continue
-        if needle in env.split(b"\0"):
+        marks = [e[len(prefix) :] for e in env.split(b"\0") if e.startswith(prefix)]
+        try:
+            theirs = {int(c) for m in marks for c in m.decode().split(",") if c}
+        except ValueError:
+            continue
+        if theirs & mine:
             with suppress(OSError):
                 os.killpg(int(entry), signal.SIGKILL)
             with suppress(OSError):
@@ -253,31 +265,46 @@ def _reap_orphans(lock_path: str) -> int:
 
 
 @contextmanager
-def _slot(slots: int, lock_dir: Path | None = None) -> Iterator[tuple[str, tuple[int, ...]]]:
-    """Hold a free measurement slot of this node: yields ``(lock path, cores)``."""
-    folder = lock_dir or Path(tempfile.gettempdir()) / "graphrec-fleet-slots"
+def _slot(
+    slots: int, lock_dir: Path | None = None, wait_s: float = 600.0
+) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """Hold a free measurement slot of this node: yields ``(marker, cores)``.
+
+    A slot is held by an exclusive ``flock`` on each of its cores' lock files (one file
+    per core of the machine), taken all or none; so two holders never share a core,
+    whatever slot counts they were started with. ``marker`` (the cores, ``"2,3"``) goes
+    into the environment of the holder's harness workers.
+    """
+    folder = lock_dir or Path(tempfile.gettempdir()) / "graphrec-fleet-cores"
     folder.mkdir(parents=True, exist_ok=True)
     allowed = _allowed_cores()
     slots = min(slots, len(allowed))
-    deadline = time.monotonic() + 600.0
+    deadline = time.monotonic() + wait_s
     while True:
         for index in range(slots):
-            path = folder / f"slot-{index}-of-{slots}.lock"
-            fh = path.open("a")
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.close()
+            cores = slot_cores(allowed, slots, index)
+            held = []
+            for core in cores:
+                fh = (folder / f"core-{core}.lock").open("a")
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    fh.close()
+                    break
+                held.append(fh)
+            if len(held) < len(cores):
+                for fh in held:
+                    fh.close()  # (closing the file releases its lock)
                 continue
             try:
-                _reap_orphans(str(path))
-                yield str(path), slot_cores(allowed, slots, index)
+                _reap_orphans(cores)
+                yield ",".join(str(c) for c in cores), cores
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-                fh.close()
+                for fh in held:
+                    fh.close()
             return
         # (Ray admits at most `slots` items per node, so a slot frees within moments:
-        # a dead holder's lock is released by the kernel)
+        # a dead holder's locks are released by the kernel)
         if time.monotonic() > deadline:
             raise FleetError(f"no free measurement slot among {slots} on {socket.gethostname()}")
         time.sleep(0.2)
@@ -356,7 +383,7 @@ def measure_item(
     n_slots = slots if slots is not None else _node_slots(device_resource(item.device_id))
     before = sorted(os.sched_getaffinity(0))
     pending: list[int] = []
-    with _slot(n_slots) as (lock, cores):
+    with _slot(n_slots) as (marker, cores):
         _pin_process(cores)
         try:
             options: dict[str, Any] = {}
@@ -375,7 +402,7 @@ def measure_item(
                     config=settings.config,
                     cache_dir=cache,
                     resume=True,
-                    worker_env={SLOT_ENV: lock},
+                    worker_env={SLOT_ENV: marker},
                     on_plan=pending.append,
                 )
                 retries = int(getattr(results, "reconnects", 0))
