@@ -198,10 +198,17 @@ def main(argv: list[str] | None = None) -> int:
             continue
         g_self = group(sha, str(info.get("name") or path.stem))
         found: dict[str, str | None] = {}
+        raw: dict[str, bool] = {}  # blocked by a probe failure, before any evidence
         for cid in by_model[sha]:
             if rules.get(cid) is not None:
                 found[cid] = f"rule: {rules[cid].reason}"  # type: ignore[union-attr]
+                raw[cid] = True
                 continue
+            raw[cid] = any(
+                (st0 := t.status(cid, sig.key)) is not None and st0[0] in PROBE_FAILING
+                for t in tables.get(cid.split("/", 1)[0], [])
+                for sig in sigs.values()
+            )
             rt = cid.split("/", 1)[0]
             kind = _probe_kind(cid)
             why = None
@@ -230,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             rt = cid.split("/", 1)[0]
             for name, pred in (
                 ("learned", learned_runs),
+                ("rules + raw probes", not raw[cid]),
+                ("rules + raw probes, then learned", not raw[cid] and learned_runs),
                 ("rules + probes", rules_runs),
                 ("combined", combined_runs),
             ):
