@@ -140,7 +140,7 @@ def build_avr(
     name: str,
     target: Target,
     *,
-    opt: str = "-Os",
+    opt: str = "-O2",
     include_dirs: tuple[Path, ...] = (),
 ) -> Firmware:
     """Compile the model and the serial harness with avr-gcc for ``target``.
