@@ -38,7 +38,13 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--media",
         default=None,
-        help="comma-separated media the weights may use (sram, flash, eeprom; default all)",
+        help="comma-separated media the weights may use (sram, flash, eeprom, external)",
+    )
+    p.add_argument(
+        "--external-bytes",
+        type=int,
+        default=0,
+        help="AVR: an external SPI memory of this size may hold weights (default none)",
     )
     p.add_argument("--run", action="store_true", help="build, run and compare with onnxruntime")
     p.add_argument(
@@ -144,6 +150,7 @@ def _cmd_port(args: argparse.Namespace) -> int:
         out_dir=out,
         name=args.name,
         media=media,
+        external_bytes=args.external_bytes,
     )
     summary: dict[str, Any] = {
         "files": sorted(str(p) for p in out.iterdir() if p.is_file()),

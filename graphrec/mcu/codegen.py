@@ -18,7 +18,7 @@ from graphrec.mcu.fixed import FixedModel
 from graphrec.mcu.memplan import ArenaPlan, StoragePlan
 from graphrec.mcu.model import McuModel, Step
 
-__all__ = ["CSource", "ConstTensor", "const_tensors", "generate_c"]
+__all__ = ["CSource", "ConstTensor", "const_tensors", "external_layout", "generate_c"]
 
 _C_TYPES = {"f32": "float", "i8": "int8_t", "i16": "int16_t", "i32": "int32_t", "u16": "uint16_t"}
 _RD_SUFFIX = {"f32": "F32", "i8": "I8", "i16": "I16", "i32": "I32", "u16": "U16"}
@@ -126,6 +126,60 @@ _PRELUDE = r"""
 """
 
 
+_EXT_READERS = r"""
+#if defined(__AVR__)
+/* External SPI memory (23LC1024-style serial SRAM on SPI0, selected by SS). */
+#include <avr/io.h>
+#if defined(__AVR_ATmega2560__) || defined(__AVR_ATmega1280__)
+#define GR_SS PB0
+#define GR_SCK PB1
+#define GR_MOSI PB2
+#else
+#define GR_SS PB2
+#define GR_MOSI PB3
+#define GR_SCK PB5
+#endif
+static uint8_t gr_spi_ready;
+static uint8_t gr_spi(uint8_t b) { SPDR = b; while (!(SPSR & (1 << SPIF))) {} return SPDR; }
+static void gr_ext_read(uint32_t addr, uint8_t *dst, uint8_t n) {
+    if (!gr_spi_ready) {
+        DDRB |= (uint8_t)((1 << GR_SS) | (1 << GR_MOSI) | (1 << GR_SCK));
+        PORTB |= (uint8_t)(1 << GR_SS);
+        SPCR = (uint8_t)((1 << SPE) | (1 << MSTR));
+        SPSR = (uint8_t)(1 << SPI2X);
+        gr_spi_ready = 1;
+    }
+    PORTB &= (uint8_t)~(1 << GR_SS);
+    gr_spi(0x03);
+    gr_spi((uint8_t)(addr >> 16));
+    gr_spi((uint8_t)(addr >> 8));
+    gr_spi((uint8_t)addr);
+    while (n--) *dst++ = gr_spi(0xFF);
+    PORTB |= (uint8_t)(1 << GR_SS);
+}
+static int8_t gr_ext_i8(uint32_t a) { int8_t v; gr_ext_read(a, (uint8_t *)&v, 1); return v; }
+static int16_t gr_ext_i16(uint32_t a) { int16_t v; gr_ext_read(a, (uint8_t *)&v, 2); return v; }
+static uint16_t gr_ext_u16(uint32_t a) { uint16_t v; gr_ext_read(a, (uint8_t *)&v, 2); return v; }
+static int32_t gr_ext_i32(uint32_t a) { int32_t v; gr_ext_read(a, (uint8_t *)&v, 4); return v; }
+static float gr_ext_f32(uint32_t a) { float v; gr_ext_read(a, (uint8_t *)&v, 4); return v; }
+#endif
+"""
+
+
+def external_layout(
+    consts: list[ConstTensor], storage: StoragePlan
+) -> tuple[dict[str, int], bytes]:
+    """Addresses of the constants placed in external memory, and the memory's image."""
+    addr: dict[str, int] = {}
+    image = bytearray()
+    np_types = {"f32": "<f4", "i8": "i1", "i16": "<i2", "i32": "<i4", "u16": "<u2"}
+    for c in consts:
+        if storage.medium_of(c.name) == "external":
+            addr[c.name] = len(image)
+            image += np.asarray(c.values).astype(np_types[c.ctype]).tobytes()
+    return addr, bytes(image)
+
+
 class _Gen:
     def __init__(
         self,
@@ -135,6 +189,7 @@ class _Gen:
         storage: StoragePlan,
         consts: list[ConstTensor],
     ) -> None:
+        self.ext_addr, _ = external_layout(consts, storage)
         self.m = model
         self.fx = fixed
         self.arena = arena
@@ -516,9 +571,27 @@ class _Gen:
             ]
         out.append("")
         out.append("/* ---- constants, each bound to its medium through an accessor ---- */")
+        if self.ext_addr:
+            out.append(_EXT_READERS)
         for c in self.consts.values():
             medium = self.storage.medium_of(c.name)
             ct = _C_TYPES[c.ctype]
+            if medium == "external":
+                addr = self.ext_addr[c.name]
+                out.append(
+                    f"/* {c.name}: {c.values.size} x {ct} in external SPI memory at 0x{addr:06X} */"
+                )
+                out.append("#if defined(__AVR__)")
+                out.append(
+                    f"#define {self.acc(c.name)}(i) gr_ext_{c.ctype}({addr}UL + (uint32_t)(i) * {_ELEM_BYTES[c.ctype]}u)"
+                )
+                out.append("#else /* elsewhere the external image is an ordinary array */")
+                out.append(f"static const {ct} gr_c_{c.name}[{max(1, c.values.size)}] = {{")
+                out.append(_fmt_values(c))
+                out.append("};")
+                out.append(f"#define {self.acc(c.name)}(i) (gr_c_{c.name}[i])")
+                out.append("#endif")
+                continue
             qual = {
                 "flash": "const {t} GR_FLASH",
                 "sram": "const {t}",

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from graphrec.mcu.codegen import ConstTensor, const_tensors, generate_c
+from graphrec.mcu.codegen import ConstTensor, const_tensors, external_layout, generate_c
 from graphrec.mcu.errors import PortError, StorageFitError
 from graphrec.mcu.fixed import FixedModel, fixed_summary, quantize_model
 from graphrec.mcu.memplan import ArenaPlan, StoragePlan, plan_arena, plan_storage
@@ -45,6 +45,7 @@ class PortResult:
         storage: Where each constant lives.
         consts: The constants.
         out_dir: Folder of ``<name>.h``, ``<name>.c`` and ``plan.json``.
+        external_image: The external SPI memory's contents (``None`` when unused).
     """
 
     model: McuModel
@@ -55,6 +56,7 @@ class PortResult:
     storage: StoragePlan
     consts: list[ConstTensor]
     out_dir: Path
+    external_image: Path | None = None
 
     @property
     def value_dtype(self) -> np.dtype[Any]:
@@ -98,7 +100,7 @@ def sample_inputs(model: McuModel, n: int, seed: int = 0) -> np.ndarray:
 
 
 def _capacities(
-    target: Target, arena_bytes: int, sram_reserve: int | None
+    target: Target, arena_bytes: int, sram_reserve: int | None, external_bytes: int = 0
 ) -> tuple[dict[str, int], dict[str, int]]:
     if not target.is_avr:
         return {"flash": target.flash_bytes}, {}
@@ -113,7 +115,10 @@ def _capacities(
             f"the activation arena alone needs {arena_bytes} B of SRAM plus {reserve} B of stack",
         )
     flash_left = min(target.flash_bytes - target.flash_code_reserve, _NEAR_FLASH)
-    return {"sram": sram_left, "flash": flash_left, "eeprom": target.eeprom_bytes}, fixed_needs
+    cap = {"sram": sram_left, "flash": flash_left, "eeprom": target.eeprom_bytes}
+    if external_bytes > 0:
+        cap["external"] = int(external_bytes)
+    return cap, fixed_needs
 
 
 def port(
@@ -127,6 +132,7 @@ def port(
     name: str | None = None,
     media: tuple[str, ...] | None = None,
     sram_reserve: int | None = None,
+    external_bytes: int = 0,
 ) -> PortResult:
     """Lower, quantize (fixed mode), plan memory and generate C for ``target``.
 
@@ -141,6 +147,8 @@ def port(
         name: C identifier prefix (default: the file name).
         media: Restrict weights to these media (e.g. ``("flash", "eeprom")``).
         sram_reserve: SRAM bytes kept for the stack (default: the target's).
+        external_bytes: Size of an external SPI memory (23LC1024-style serial SRAM on
+            SPI0) that may hold weights (AVR; 0: none).
 
     Returns:
         The :class:`PortResult` (files written).
@@ -160,7 +168,11 @@ def port(
     elem = 4 if fixed is None else 1
     arena = plan_arena(model, elem, align=4 if fixed is None else 1)
     consts = const_tensors(model, fixed)
-    capacity, fixed_needs = _capacities(tgt, arena.size, sram_reserve)
+    if external_bytes and not tgt.is_avr:
+        raise PortError("an external SPI memory is only modelled on the AVR targets")
+    if external_bytes < 0 or external_bytes > 1 << 24:
+        raise PortError(f"external memory of {external_bytes} B: give 0 to 16 MiB")
+    capacity, fixed_needs = _capacities(tgt, arena.size, sram_reserve, external_bytes)
     if media is not None:
         for m in media:
             if m not in capacity:
@@ -180,7 +192,12 @@ def port(
     src = generate_c(model, fixed, arena, storage, consts)
     (out / src.header_name).write_text(src.header)
     (out / src.source_name).write_text(src.source)
-    result = PortResult(model, mode, tgt, fixed, arena, storage, consts, out)
+    _, image = external_layout(consts, storage)
+    ext = None
+    if image:
+        ext = out / f"{model.name}_external.bin"
+        ext.write_bytes(image)
+    result = PortResult(model, mode, tgt, fixed, arena, storage, consts, out, ext)
     (out / "plan.json").write_text(json.dumps(result.plan_dict(), indent=2))
     return result
 
@@ -215,6 +232,7 @@ class RunReport:
             stack peak measured by painting).
         stack_bytes: Stack peak (AVR).
         cycles: Cycles of each inference (AVR, from simavr).
+        external_reads: Bytes the simulated external SPI memory served (AVR).
         capacity: The target's flash/SRAM/EEPROM.
     """
 
@@ -231,6 +249,7 @@ class RunReport:
     cycles: list[int] = field(default_factory=list)
     capacity: dict[str, int] = field(default_factory=dict)
     symbols: dict[str, tuple[int, int]] = field(default_factory=dict)
+    external_reads: int | None = None
 
     @property
     def cycles_median(self) -> float | None:
@@ -295,7 +314,9 @@ def run_port(
                 cap,
                 "measured on the build",
             )
-        run = toolchain.run_avr(fw, tgt, feed, result.value_dtype, n_out)
+        run = toolchain.run_avr(
+            fw, tgt, feed, result.value_dtype, n_out, ext_image=result.external_image
+        )
         raw = run.outputs
         sram = fw.static_sram_bytes + run.stack_bytes
         rep_extra = {
@@ -306,6 +327,7 @@ def run_port(
             "cycles": run.cycles,
             "capacity": cap,
             "symbols": fw.symbols,
+            "external_reads": int(run.raw.get("external_reads", 0)),
         }
         if sram > tgt.sram_bytes:
             raise StorageFitError(

@@ -22,7 +22,8 @@ class Target:
         ram_start: First SRAM address (AVR data space).
         clock_hz: Clock the latency figures assume.
         cost_per_byte: Cycles to read one byte of a weight, per medium (estimates used by
-            the placement: ``LD`` 2, ``LPM`` 3, an ``eeprom_read_byte`` call about 12).
+            the placement: ``LD`` 2, ``LPM`` 3, an ``eeprom_read_byte`` call about 12, an
+            external SPI memory read about 40).
         flash_code_reserve: Flash kept for code and the C library when placing weights
             (the build then measures the real figure).
         stack_reserve: SRAM kept for the stack and the serial harness.
@@ -45,7 +46,7 @@ class Target:
         return self.mcu is not None
 
 
-_AVR_COSTS = {"sram": 2.0, "flash": 3.0, "eeprom": 12.0}
+_AVR_COSTS = {"sram": 2.0, "flash": 3.0, "eeprom": 12.0, "external": 40.0}
 
 TARGETS: dict[str, Target] = {
     "host": Target("host", None, 1 << 31, 1 << 31, 0, 0, 0, {"flash": 1.0}),

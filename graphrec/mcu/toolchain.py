@@ -250,6 +250,7 @@ def run_avr(
     out_size: int,
     *,
     max_cycles: int | None = None,
+    ext_image: Path | None = None,
 ) -> AvrRun:
     """Run ``fw`` in simavr on a batch of inputs sent over the UART.
 
@@ -277,6 +278,7 @@ def run_avr(
         str(in_bytes),
         str(out_bytes),
         str(limit),
+        *([str(ext_image)] if ext_image is not None else []),
     ]
     res = subprocess.run(cmd, capture_output=True, timeout=600)
     text = res.stdout.decode(errors="replace").strip()

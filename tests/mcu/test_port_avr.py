@@ -76,3 +76,27 @@ def test_a_model_too_big_for_the_uno_gets_needed_vs_available(tmp_path: Path) ->
     wide = mlp(tmp_path / "wide.onnx", (1900, 8, 10), softmax=False)  # arena + stack > 2 KB
     with pytest.raises(StorageFitError, match="arena"):
         port(wide, target="atmega328p", mode="fixed", out_dir=tmp_path / "w")
+
+
+def test_weights_in_external_spi_memory_are_read_over_spi(tmp_path: Path) -> None:
+    path = mlp(tmp_path / "ext.onnx", (16, 12, 6), softmax=False)
+    x = _x(3, (16,))
+    res = port(
+        path,
+        target="atmega328p",
+        mode="fixed",
+        calibration=x,
+        out_dir=tmp_path / "x",
+        media=("external",),
+        external_bytes=128 * 1024,
+    )
+    assert {p.medium for p in res.storage.placements} == {"external"}
+    assert res.external_image is not None
+    total = sum(p.bytes for p in res.storage.placements)
+    assert res.external_image.stat().st_size == total
+    rep = run_port(res, x)
+    assert rep.bit_exact
+    assert (
+        rep.external_reads == 3 * total
+    )  # every weight byte crossed the SPI bus once per inference
+    assert rep.symbols == {}  # nothing of the model's constants is left in the firmware

@@ -1,7 +1,12 @@
 /* avr_run: run a graphrec-port firmware in simavr, feeding inputs and reading outputs
  * over the simulated UART0, and timing each inference by cycle counts.
  *
- *   avr_run MCU FREQ_HZ FIRMWARE.elf INPUTS.bin OUTPUTS.bin IN_BYTES OUT_BYTES MAX_CYCLES
+ *   avr_run MCU FREQ_HZ FIRMWARE.elf INPUTS.bin OUTPUTS.bin IN_BYTES OUT_BYTES MAX_CYCLES [EXT.bin]
+ *
+ * With EXT.bin, an external SPI memory holding that image is attached to SPI0, selected
+ * by the SS pin (PB2 on the ATmega328P, PB0 on the ATmega2560) driven low; it answers the
+ * READ command of 23LC1024-style serial SRAMs: 0x03, a 24-bit address, then one byte per
+ * exchange from consecutive addresses.
  *
  * Protocol (the firmware's side is main_avr.c): the firmware sends 'R' when it waits for
  * a command; 'I' + IN_BYTES runs one inference, answered by 'O' + OUT_BYTES; 'S' asks
@@ -18,6 +23,8 @@
 #include <simavr/sim_elf.h>
 #include <simavr/sim_io.h>
 #include <simavr/avr_uart.h>
+#include <simavr/avr_spi.h>
+#include <simavr/avr_ioport.h>
 
 #define GPIOR0_DATA_ADDR 0x3E
 
@@ -32,6 +39,28 @@ static size_t got; static uint8_t sbuf[4];
 static uint64_t *cycles; static size_t n_cycles; static avr_cycle_count_t t0;
 static int protocol_error;
 static unsigned heap_start, stack_unused;
+static uint8_t *ext; static size_t ext_size; static int ext_selected, ext_phase;
+static uint32_t ext_addr; static avr_irq_t *spi_in, *spi_out; static unsigned long ext_reads;
+
+static int cs_pin;
+static void on_port(struct avr_irq_t *irq, uint32_t v, void *p) {
+    int sel = !(v & (1u << cs_pin));
+    (void)irq; (void)p;
+    if (sel != ext_selected) { ext_selected = sel; ext_phase = 0; }
+}
+static void on_spi(struct avr_irq_t *irq, uint32_t v, void *p) {
+    uint8_t reply = 0xFF;
+    (void)irq; (void)p;
+    if (ext_selected) {
+        if (ext_phase == 0) { ext_phase = (v == 0x03) ? 1 : 9; ext_addr = 0; }
+        else if (ext_phase <= 3) { ext_addr = (ext_addr << 8) | (v & 0xFF); ext_phase++; }
+        else if (ext_phase == 4) {
+            reply = ext_addr < ext_size ? ext[ext_addr] : 0xFF;
+            ext_addr++; ext_reads++;
+        }
+    }
+    avr_raise_irq(spi_in, reply);
+}
 
 static void pump(void) {
     while (!xoff && pending_pos < pending_len) avr_raise_irq(uart_in, pending[pending_pos++]);
@@ -85,8 +114,8 @@ int main(int argc, char **argv) {
     uint32_t flags = 0;
     size_t i;
     int st;
-    if (argc != 9) {
-        fprintf(stderr, "usage: avr_run MCU FREQ FW.elf IN.bin OUT.bin IN_BYTES OUT_BYTES MAX_CYCLES\n");
+    if (argc != 9 && argc != 10) {
+        fprintf(stderr, "usage: avr_run MCU FREQ FW.elf IN.bin OUT.bin IN_BYTES OUT_BYTES MAX_CYCLES [EXT.bin]\n");
         return 2;
     }
     in_bytes = strtoul(argv[6], 0, 10); out_bytes = strtoul(argv[7], 0, 10);
@@ -123,6 +152,25 @@ int main(int argc, char **argv) {
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), on_xon, 0);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), on_xoff, 0);
     avr_register_io_write(avr, GPIOR0_DATA_ADDR, on_gpior, 0);
+    if (argc == 10) {
+        FILE *e = fopen(argv[9], "rb");
+        cs_pin = strcmp(fw.mmcu, "atmega2560") == 0 ? 0 : 2;
+        if (!e) { fprintf(stderr, "avr_run: cannot open %s\n", argv[9]); return 2; }
+        fseek(e, 0, SEEK_END); ext_size = (size_t)ftell(e); fseek(e, 0, SEEK_SET);
+        ext = malloc(ext_size + 1);
+        if (fread(ext, 1, ext_size, e) != ext_size) { fprintf(stderr, "avr_run: short read\n"); return 2; }
+        fclose(e);
+        /* simavr 1.6 names SPI0 by the number 0, later versions by the character '0' */
+        spi_in = avr_io_getirq(avr, AVR_IOCTL_SPI_GETIRQ(0), SPI_IRQ_INPUT);
+        spi_out = avr_io_getirq(avr, AVR_IOCTL_SPI_GETIRQ(0), SPI_IRQ_OUTPUT);
+        if (!spi_in || !spi_out) {
+            spi_in = avr_io_getirq(avr, AVR_IOCTL_SPI_GETIRQ('0'), SPI_IRQ_INPUT);
+            spi_out = avr_io_getirq(avr, AVR_IOCTL_SPI_GETIRQ('0'), SPI_IRQ_OUTPUT);
+        }
+        if (!spi_in || !spi_out) { fprintf(stderr, "avr_run: no SPI0 in this simavr\n"); return 2; }
+        avr_irq_register_notify(spi_out, on_spi, 0);
+        avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), IOPORT_IRQ_REG_PORT), on_port, 0);
+    }
 
     st = cpu_Running;
     while (state != 3 && !protocol_error && avr->cycle < max_cycles) {
@@ -132,9 +180,9 @@ int main(int argc, char **argv) {
     fclose(out_file);
     printf("{\"samples\": %zu, \"completed\": %zu, \"state\": %d, \"cpu_state\": %d, "
            "\"protocol_error\": %d, \"total_cycles\": %llu, \"heap_start\": %u, "
-           "\"stack_unused\": %u, \"cycles\": [",
+           "\"stack_unused\": %u, \"external_reads\": %lu, \"cycles\": [",
            n_samples, n_cycles, state, st, protocol_error, (unsigned long long)avr->cycle,
-           heap_start, stack_unused);
+           heap_start, stack_unused, ext_reads);
     for (i = 0; i < n_cycles; ++i) printf("%s%llu", i ? ", " : "", (unsigned long long)cycles[i]);
     printf("]}\n");
     return (state == 3 && !protocol_error && n_cycles == n_samples) ? 0 : 1;
