@@ -908,6 +908,129 @@ def _space_to_depth(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
     return [y.reshape(n, c * bs * bs, h // bs, w // bs)]
 
 
+def _rnn_common(attrs: Mapping[str, Any], ins: list[Any], gates: int) -> tuple[Any, ...]:
+    import torch
+
+    op = attrs["__op__"]
+    for bad in ("clip", "activations", "activation_alpha", "activation_beta"):
+        if bad in attrs:
+            raise ConversionError(f"{GRAPHREC_CONVERTER}: {op} with {bad}")
+    if op == "LSTM" and int(attrs.get("input_forget", 0)):
+        raise ConversionError(f"{GRAPHREC_CONVERTER}: LSTM with input_forget")
+    x, w, r = _t(ins[0]), _t(ins[1]), _t(ins[2])
+    if int(attrs.get("layout", 0)):
+        x = x.transpose(0, 1)
+    seq, batch = int(x.shape[0]), int(x.shape[1])
+    dirs, hidden = int(w.shape[0]), int(r.shape[2])
+    b = _t(ins[3]) if len(ins) > 3 and ins[3] is not None else None
+    lens = ins[4] if len(ins) > 4 else None
+    if lens is not None and (
+        not _static(lens) or any(int(v) != seq for v in np.asarray(lens).reshape(-1))
+    ):
+        raise ConversionError(f"{GRAPHREC_CONVERTER}: {op} with varying sequence_lens")
+    h0 = _t(ins[5]) if len(ins) > 5 and ins[5] is not None else None
+    if h0 is not None and int(attrs.get("layout", 0)):
+        h0 = h0.transpose(0, 1)
+    if h0 is None:
+        h0 = torch.zeros(dirs, batch, hidden, dtype=x.dtype)
+    return x, w, r, b, h0, seq, dirs, hidden
+
+
+def _rnn_outputs(attrs: Mapping[str, Any], ys: list[Any], finals: list[list[Any]]) -> list[Any]:
+    import torch
+
+    y = torch.stack(ys, dim=0)  # [seq, dirs, batch, hidden]
+    out = [torch.stack(f, dim=0) for f in finals]  # each [dirs, batch, hidden]
+    if int(attrs.get("layout", 0)):
+        y = y.permute(2, 0, 1, 3)
+        out = [o.transpose(0, 1) for o in out]
+    return [y, *out]
+
+
+@_rule("LSTM")
+def _lstm(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
+    import torch
+
+    x, w, r, b, h0, seq, dirs, hidden = _rnn_common(attrs, ins, 4)
+    if len(ins) > 7 and ins[7] is not None:
+        raise ConversionError(f"{GRAPHREC_CONVERTER}: LSTM with peepholes")
+    c0 = _t(ins[6]) if len(ins) > 6 and ins[6] is not None else None
+    if c0 is not None and int(attrs.get("layout", 0)):
+        c0 = c0.transpose(0, 1)
+    if c0 is None:
+        c0 = torch.zeros_like(h0)
+    direction = str(attrs.get("direction", "forward"))
+    order = ["reverse"] if direction == "reverse" else ["forward", "reverse"][:dirs]
+    per_dir: list[list[Any]] = []
+    hs, cs = [], []
+    for d, how in enumerate(order):
+        wx = torch.matmul(x, w[d].t())  # [seq, batch, 4H]
+        if b is not None:
+            wx = wx + b[d, : 4 * hidden] + b[d, 4 * hidden :]
+        h, c = h0[d], c0[d]
+        steps = range(seq - 1, -1, -1) if how == "reverse" else range(seq)
+        outs: list[Any] = [None] * seq
+        for t in steps:
+            g = wx[t] + torch.matmul(h, r[d].t())
+            i, o, f, cc = torch.split(g, hidden, dim=-1)
+            i, o, f = torch.sigmoid(i), torch.sigmoid(o), torch.sigmoid(f)
+            c = f * c + i * torch.tanh(cc)
+            h = o * torch.tanh(c)
+            outs[t] = h
+        per_dir.append(outs)
+        hs.append(h)
+        cs.append(c)
+    ys = [torch.stack([per_dir[d][t] for d in range(len(order))], dim=0) for t in range(seq)]
+    return _rnn_outputs(attrs, ys, [hs, cs])
+
+
+@_rule("GRU")
+def _gru(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
+    import torch
+
+    x, w, r, b, h0, seq, dirs, hidden = _rnn_common(attrs, ins, 3)
+    before = int(attrs.get("linear_before_reset", 0))
+    direction = str(attrs.get("direction", "forward"))
+    order = ["reverse"] if direction == "reverse" else ["forward", "reverse"][:dirs]
+    per_dir: list[list[Any]] = []
+    hs = []
+    for d, how in enumerate(order):
+        wx = torch.matmul(x, w[d].t())  # [seq, batch, 3H]
+        wb = b[d, : 3 * hidden] if b is not None else None
+        rb = b[d, 3 * hidden :] if b is not None else None
+        if wb is not None:
+            wx = wx + wb
+        rz, rr, rh = torch.split(r[d], hidden, dim=0)
+        h = h0[d]
+        steps = range(seq - 1, -1, -1) if how == "reverse" else range(seq)
+        outs: list[Any] = [None] * seq
+        for t in steps:
+            xz, xr, xh = torch.split(wx[t], hidden, dim=-1)
+            hz = torch.matmul(h, rz.t())
+            hr = torch.matmul(h, rr.t())
+            if rb is not None:
+                hz = hz + rb[:hidden]
+                hr = hr + rb[hidden : 2 * hidden]
+            z = torch.sigmoid(xz + hz)
+            rg = torch.sigmoid(xr + hr)
+            if before:
+                hh = torch.matmul(h, rh.t())
+                if rb is not None:
+                    hh = hh + rb[2 * hidden :]
+                n = torch.tanh(xh + rg * hh)
+            else:
+                hh = torch.matmul(rg * h, rh.t())
+                if rb is not None:
+                    hh = hh + rb[2 * hidden :]
+                n = torch.tanh(xh + hh)
+            h = (1 - z) * n + z * h
+            outs[t] = h
+        per_dir.append(outs)
+        hs.append(h)
+    ys = [torch.stack([per_dir[d][t] for d in range(len(order))], dim=0) for t in range(seq)]
+    return _rnn_outputs(attrs, ys, [hs])
+
+
 @_rule("Constant")
 def _constant(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
     for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):

@@ -217,6 +217,45 @@ CASES: list[tuple[str, list[Any], list[Any], list[Any], list[Any], int]] = [
 ]
 
 
+CASES += [
+    (
+        "lstm_bidirectional",
+        [
+            helper.make_node(
+                "LSTM",
+                ["x", "w", "r", "b"],
+                ["y", "yh", "yc"],
+                direction="bidirectional",
+                hidden_size=3,
+            )
+        ],
+        [_vi("x", [5, 2, 4])],
+        [_vi("y", [5, 2, 2, 3]), _vi("yh", [2, 2, 3]), _vi("yc", [2, 2, 3])],
+        [_w("w", (2, 12, 4)), _w("r", (2, 12, 3), 1), _w("b", (2, 24), 2)],
+        17,
+    ),
+    (
+        "gru_linear_before_reset",
+        [
+            helper.make_node(
+                "GRU",
+                ["x", "w", "r", "b", "", "h0"],
+                ["y", "yh"],
+                hidden_size=3,
+                linear_before_reset=1,
+            ),
+            helper.make_node(
+                "GRU", ["x", "w", "r", "b"], ["y2"], hidden_size=3, direction="reverse"
+            ),
+        ],
+        [_vi("x", [4, 1, 5])],
+        [_vi("y", [4, 1, 1, 3]), _vi("yh", [1, 1, 3]), _vi("y2", [4, 1, 1, 3])],
+        [_w("w", (1, 9, 5)), _w("r", (1, 9, 3), 1), _w("b", (1, 18), 2), _w("h0", (1, 1, 3), 3)],
+        17,
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_rules_match_onnxruntime(case: tuple[Any, ...], tmp_path: Path) -> None:
     name, nodes, ins, outs, inits, opset = case
