@@ -191,3 +191,19 @@ def test_float_matches_onnxruntime_and_fixed_is_bit_exact(tmp_path: Path, case: 
     # the fixed-point result is also close to the float one (8-bit activations)
     scale = float(np.max(np.abs(rep.reference))) + 1e-9
     assert frep.max_abs_error <= 0.15 * scale + 0.05, (case, frep.max_abs_error)
+
+
+def test_classifiers_on_host_float_and_16_bit_weights(tmp_path: Path) -> None:
+    from mcu_helpers import cnn, mlp
+
+    for path in (mlp(tmp_path / "mlp.onnx"), cnn(tmp_path / "cnn.onnx")):
+        res = port(path, mode="float", out_dir=tmp_path / f"{path.stem}_f")
+        x = np.random.default_rng(5).standard_normal((8, *res.model.input_shape)).astype(np.float32)
+        rep = run_port(res, x, opt="-O0")
+        assert rep.max_abs_error <= 1e-5
+        q16 = port(
+            path, mode="fixed", weight_bits=16, calibration=x, out_dir=tmp_path / f"{path.stem}_16"
+        )
+        r16 = run_port(q16, x, reference=rep.reference, opt="-O0")
+        assert r16.bit_exact
+        assert "int16_t GR_FLASH" in (q16.out_dir / f"{path.stem}.c").read_text()
