@@ -247,6 +247,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         f"onnxruntime accepts today's default inputs for {ort_before}/{n} and the inferred "
         f"ones for {ort_after}/{n} (checked in this process, one run each).",
         "",
+        "Per split: "
+        + ", ".join(
+            f"{k} {v['measured']}/{v['models']} models ({v['packages']} packages)"
+            for k, v in summary["splits"].items()
+        )
+        + ". Machine load while measuring is in the store's `busy` / `load_avg` columns "
+        "(see graphrec/data/real/DATASET.md).",
+        "",
         "OK models per runtime: "
         + ", ".join(f"{rt} {k}/{n}" for rt, k in sorted(per_runtime.items())),
         "",

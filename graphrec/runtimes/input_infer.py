@@ -553,12 +553,13 @@ def infer_inputs(
                     cur[i] = v
                 free = [i for i in free if i not in rc[0]]
                 why.append(f"reshape-constant: {rc[1]}")
-        if rank == 4 and 2 in free and 3 in free and cur[1] in (1, 3, 4):
+        if rank == 4 and 3 in free and cur[1] in (1, 3, 4) and (2 in free or cur[2] == 48):
             ocr = _is_ocr_recogniser(g)
             if ocr is not None:
+                what = "height 48 and width 320" if 2 in free else "width 320"
                 cur[2], cur[3] = OCR_REC_HEIGHT, OCR_REC_WIDTH
                 free = [i for i in free if i not in (2, 3)]
-                why.append(f"ocr-recogniser: {ocr}; height {OCR_REC_HEIGHT} by convention")
+                why.append(f"ocr-recogniser: {ocr}, {what} by convention")
         if rank == 4 and 1 in free and isinstance(cur[3], int) and cur[3] in (1, 3, 4):
             for i in (1, 2):
                 if i in free:

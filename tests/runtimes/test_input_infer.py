@@ -208,7 +208,8 @@ def test_flatten_into_gemm(tmp_path: Path) -> None:
     assert _runs(path, model_spec(path))
 
 
-def test_ocr_recogniser_convention(tmp_path: Path) -> None:
+@pytest.mark.parametrize("height", [None, 48])
+def test_ocr_recogniser_convention(tmp_path: Path, height: int | None) -> None:
     w = numpy_helper.from_array(np.ones((40, 3, 3, 3), np.float32), "w")
     axes = numpy_helper.from_array(np.array([2], np.int64), "axes")
     path = _save(
@@ -219,13 +220,15 @@ def test_ocr_recogniser_convention(tmp_path: Path) -> None:
             helper.make_node("Transpose", ["m"], ["t"], perm=[0, 2, 1]),
             helper.make_node("Softmax", ["t"], ["y"], axis=2),
         ],
-        [_vi("x", TensorProto.FLOAT, ["N", 3, None, None])],
+        [_vi("x", TensorProto.FLOAT, ["N", 3, height, None])],
         [_vi("y", TensorProto.FLOAT, ["N", "T", 40])],
         [w, axes],
     )
     inf = infer_inputs(path, probe=False)
     assert inf.shapes == {"x": [1, 3, OCR_REC_HEIGHT, OCR_REC_WIDTH]}
     assert inf.rules["x"].startswith("ocr-recogniser: output 'y' scores 40 classes")
+    what = "height 48 and width 320" if height is None else "width 320"
+    assert inf.rules["x"].endswith(f", {what} by convention")
 
 
 def test_layout_nhwc(tmp_path: Path) -> None:
