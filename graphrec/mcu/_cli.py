@@ -185,6 +185,10 @@ def _cmd_port(args: argparse.Namespace) -> int:
             "cycles_max": max(rep.cycles) if rep.cycles else None,
             "latency_ms_at_16mhz": rep.latency_ms(),
             "agree": ok,
+            "linked_addresses": {
+                k: {"address": a, "bytes": n} for k, (a, n) in sorted(rep.symbols.items())
+            },
+            "external_reads": rep.external_reads,
         }
         code = 0 if ok else 1
     if args.json:
@@ -209,13 +213,23 @@ def _print(res: Any, s: dict[str, Any]) -> None:
         f"arena {s['arena_bytes']} B (no sharing: {s['arena_naive_bytes']} B"
         + (f", brute-force optimum: {opt} B)" if opt is not None else ")")
     )
+    run = s.get("run")
+    linked = (run or {}).get("linked_addresses", {})
+    from graphrec.mcu.codegen import external_layout
+
+    ext, _ = external_layout(res.consts, res.storage)
     t = Table(title="weights across media (address-bound accessors)")
-    for col in ("tensor", "medium", "bytes", "reads/inference"):
+    for col in ("tensor", "medium", "bytes", "reads/inference", "address"):
         t.add_column(col)
     for p in res.storage.placements:
-        t.add_row(p.name, p.medium, str(p.bytes), f"{p.reads:g}")
+        if p.name in ext:
+            where = f"SPI 0x{ext[p.name]:06X}"
+        elif p.name in linked:
+            where = f"0x{linked[p.name]['address']:06X}"
+        else:
+            where = "-"
+        t.add_row(p.name, p.medium, str(p.bytes), f"{p.reads:g}", where)
     con.print(t)
-    run = s.get("run")
     if not run:
         return
     if run["flash_bytes"] is not None:
