@@ -260,6 +260,7 @@ def plan_storage(
     target: str,
     fixed_needs: Mapping[str, int] | None = None,
     sram_copies_to_flash: bool = True,
+    flash_image_bytes: int | None = None,
 ) -> StoragePlan:
     """Place weight tensors across media.
 
@@ -271,27 +272,32 @@ def plan_storage(
         fixed_needs: Bytes each medium needs besides weights (for the error message).
         sram_copies_to_flash: A weight placed in SRAM also occupies flash (its initial
             image, as on AVR where ``.data`` is copied from flash at start-up).
+        flash_image_bytes: Flash available for those images (default: the flash capacity;
+            give it when flash is excluded as a weight medium but still holds ``.data``).
 
     Raises:
         StorageFitError: Some tensors fit no medium; gives needed vs available per medium.
     """
     cap = {m: int(c) for m, c in capacity.items()}
+    images = flash_image_bytes if flash_image_bytes is not None else cap.get("flash", 0)
     left = list(range(len(tensors)))
     placed: dict[int, str] = {}
     for medium in sorted(cap, key=lambda m: cost_per_byte[m]):
         if cap[medium] <= 0 or not left:
             continue
         room = cap[medium]
-        if medium == "sram" and sram_copies_to_flash and "flash" in cap:
-            room = min(room, cap["flash"])
+        if medium == "sram" and sram_copies_to_flash:
+            room = min(room, images)
         sizes = [tensors[i][1] for i in left]
         values = [tensors[i][2] * tensors[i][1] + 1e-9 for i in left]
         chosen = [left[k] for k in knapsack(sizes, values, room)]
         for i in chosen:
             placed[i] = medium
             cap[medium] -= tensors[i][1]
-            if medium == "sram" and sram_copies_to_flash and "flash" in cap:
-                cap["flash"] -= tensors[i][1]
+            if medium == "sram" and sram_copies_to_flash:
+                images -= tensors[i][1]
+                if "flash" in cap:
+                    cap["flash"] = min(cap["flash"], images)
         left = [i for i in left if i not in placed]
     base = dict(fixed_needs or {})
     used = {m: 0 for m in capacity}

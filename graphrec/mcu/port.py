@@ -173,6 +173,7 @@ def port(
     if external_bytes < 0 or external_bytes > 1 << 24:
         raise PortError(f"external memory of {external_bytes} B: give 0 to 16 MiB")
     capacity, fixed_needs = _capacities(tgt, arena.size, sram_reserve, external_bytes)
+    image_room = capacity.get("flash", 0)
     if media is not None:
         for m in media:
             if m not in capacity:
@@ -186,6 +187,7 @@ def port(
         target=tgt.name,
         fixed_needs=fixed_needs,
         sram_copies_to_flash=tgt.is_avr,
+        flash_image_bytes=image_room,
     )
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="graphrec-port-"))
     out.mkdir(parents=True, exist_ok=True)

@@ -118,3 +118,22 @@ def test_a_model_that_cannot_fit_names_needed_and_available_per_medium() -> None
     msg = str(info.value)
     assert "atmega328p" in msg and "flash: needed" in msg and "available" in msg
     assert info.value.needed["flash"] > info.value.available["flash"]
+
+
+def test_sram_weights_keep_their_flash_image_when_flash_is_not_a_weight_medium() -> None:
+    plan = plan_storage(
+        [("w", 300, 1.0)],
+        {"sram": 400, "flash": 0, "eeprom": 0},
+        {"sram": 2, "flash": 3, "eeprom": 12},
+        target="t",
+        flash_image_bytes=1000,
+    )
+    assert plan.medium_of("w") == "sram"
+    with pytest.raises(StorageFitError):
+        plan_storage(
+            [("w", 300, 1.0)],
+            {"sram": 400, "flash": 0, "eeprom": 0},
+            {"sram": 2, "flash": 3, "eeprom": 12},
+            target="t",
+            flash_image_bytes=200,
+        )
