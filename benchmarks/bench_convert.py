@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--real-runtime-models", type=int, default=6)
     ap.add_argument("--skip-runtimes", action="store_true")
+    ap.add_argument(
+        "--reuse-runtimes", action="store_true", help="take part 2's rows from the last report"
+    )
     ap.add_argument("--work", default=str(ROOT / "runs" / "bench_convert"))
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -240,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     cov = coverage(args.zoo_seeds)
     rt = None
-    if not args.skip_runtimes:
+    if args.reuse_runtimes:
+        rt = {"rows": json.loads((REPORTS / "bench_convert.json").read_text())["runtime_rows"]}
+    elif not args.skip_runtimes:
         rt = runtimes(args.families.split(","), cov["real"], args.real_runtime_models, work)
     summary = _summarise(cov, rt)
     report = {

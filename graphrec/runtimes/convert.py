@@ -195,14 +195,27 @@ for _op, _fn in {
     _RULES[_op] = _elementwise(_fn)
 
 
-def _binary(fn: Callable[[Any, Any], Any]) -> Rule:
+def _binary(fn: Callable[[Any, Any], Any], np_fn: Callable[[Any, Any], Any]) -> Rule:
+    """A broadcasting binary rule: NumPy on static values (shape arithmetic stays plain
+    integers under ``torch.export`` and tracing), torch otherwise."""
+
     def run(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
         a, b = ins[0], ins[1]
         if _static(a) and _static(b):
-            return [np.asarray(fn(_t(a), _t(b)).numpy())]
+            return [np.asarray(np_fn(a, b))]
         return [fn(_t(a), _t(b))]
 
     return run
+
+
+def _np_div(a: Any, b: Any) -> Any:
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        return (np.trunc(a / b)).astype(np.result_type(a, b))
+    return a / b
+
+
+def _np_pow(a: Any, b: Any) -> Any:
+    return np.power(a, b).astype(a.dtype)
 
 
 def _div(a: Any, b: Any) -> Any:
@@ -223,19 +236,19 @@ def _pow(a: Any, b: Any) -> Any:
 
 _RULES.update(
     {
-        "Add": _binary(lambda a, b: a + b),
-        "Sub": _binary(lambda a, b: a - b),
-        "Mul": _binary(lambda a, b: a * b),
-        "Div": _binary(_div),
-        "Pow": _binary(_pow),
-        "Equal": _binary(lambda a, b: a == b),
-        "Less": _binary(lambda a, b: a < b),
-        "LessOrEqual": _binary(lambda a, b: a <= b),
-        "Greater": _binary(lambda a, b: a > b),
-        "GreaterOrEqual": _binary(lambda a, b: a >= b),
-        "And": _binary(lambda a, b: a & b),
-        "Or": _binary(lambda a, b: a | b),
-        "Mod": _binary(lambda a, b: a % b),
+        "Add": _binary(lambda a, b: a + b, lambda a, b: a + b),
+        "Sub": _binary(lambda a, b: a - b, lambda a, b: a - b),
+        "Mul": _binary(lambda a, b: a * b, lambda a, b: a * b),
+        "Div": _binary(_div, _np_div),
+        "Pow": _binary(_pow, _np_pow),
+        "Equal": _binary(lambda a, b: a == b, np.equal),
+        "Less": _binary(lambda a, b: a < b, np.less),
+        "LessOrEqual": _binary(lambda a, b: a <= b, np.less_equal),
+        "Greater": _binary(lambda a, b: a > b, np.greater),
+        "GreaterOrEqual": _binary(lambda a, b: a >= b, np.greater_equal),
+        "And": _binary(lambda a, b: a & b, np.logical_and),
+        "Or": _binary(lambda a, b: a | b, np.logical_or),
+        "Mod": _binary(lambda a, b: a % b, np.mod),
     }
 )
 
@@ -252,7 +265,12 @@ def _variadic(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
     import torch
 
     op = attrs["__op__"]
-    static = all(_static(v) for v in ins)
+    if all(_static(v) for v in ins):
+        np_fn = {"Max": np.maximum, "Min": np.minimum}.get(op, np.add)
+        acc = ins[0]
+        for v in ins[1:]:
+            acc = np_fn(acc, v)
+        return [np.asarray(acc / len(ins) if op == "Mean" else acc)]
     vals = [_t(v) for v in ins]
     if op == "Max":
         out = _fold(vals, torch.maximum)
@@ -262,7 +280,7 @@ def _variadic(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
         out = _fold(vals, lambda a, b: a + b)
         if op == "Mean":
             out = out / len(vals)
-    return [out.numpy() if static else out]
+    return [out]
 
 
 @_rule("Where")
@@ -456,15 +474,16 @@ def _gather(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
     if _static(data) and _static(idx):
         return [np.take(data, idx, axis=axis)]
     if _static(idx):
-        idx_np = np.where(idx < 0, idx + data.shape[axis], idx).astype(np.int64)
+        idx_np = np.where(idx < 0, idx + int(data.shape[axis]), idx).astype(np.int64)
         if idx_np.ndim == 0:
             return [_t(data).select(axis, int(idx_np))]
         flat = torch.from_numpy(idx_np.reshape(-1).copy())
         out = torch.index_select(_t(data), axis, flat)
-        shape = list(data.shape[:axis]) + list(idx_np.shape) + list(data.shape[axis + 1 :])
+        shape = [int(d) for d in data.shape[:axis]] + list(idx_np.shape)
+        shape += [int(d) for d in data.shape[axis + 1 :]]
         return [out.reshape(shape)]
     ti = _t(idx).to(torch.int64)
-    ti = torch.where(ti < 0, ti + data.shape[axis], ti)
+    ti = torch.where(ti < 0, ti + int(data.shape[axis]), ti)
     flat = torch.index_select(_t(data), axis, ti.reshape(-1))
     shape = list(data.shape[:axis]) + list(ti.shape) + list(data.shape[axis + 1 :])
     return [flat.reshape(shape)]

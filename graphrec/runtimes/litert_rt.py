@@ -97,11 +97,13 @@ class LiteRtAdapter(RuntimeAdapter):
             raise RuntimeError(
                 f"tflite model has {len(in_idx)} inputs, expected {len(model.input_names)}"
             )
-        return (interp, in_idx, out_idx)
+        dtypes = {d["index"]: np.dtype(d["dtype"]) for d in ins}
+        return (interp, in_idx, out_idx, [dtypes[i] for i in in_idx])
 
     def run(self, session: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        interp, in_idx, out_idx = session
-        for idx, arr in zip(in_idx, inputs, strict=True):
-            interp.set_tensor(idx, arr)
+        interp, in_idx, out_idx, dtypes = session
+        for idx, arr, dt in zip(in_idx, inputs, dtypes, strict=True):
+            # litert-torch stores int64 inputs (token ids) as int32
+            interp.set_tensor(idx, arr if arr.dtype == dt else arr.astype(dt))
         interp.invoke()
         return [np.array(interp.get_tensor(i), copy=True) for i in out_idx]
