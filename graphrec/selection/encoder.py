@@ -153,7 +153,7 @@ class TwinConfig:
         self,
         scales: Sequence[str] = SCALES,
         dim: int = 384,
-        epochs: int = 80,
+        epochs: int = 15,
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         temperature: float = 0.1,

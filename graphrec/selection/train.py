@@ -20,8 +20,8 @@ __all__ = ["train_heads"]
 def train_heads(
     out: Path,
     catalogue: str | None = None,
-    crops_per_doc: int = 2,
-    epochs: int = 80,
+    crops_per_doc: int = 0,
+    epochs: int = 15,
     lr: float = 1e-3,
 ) -> dict[str, dict[str, float]]:
     """Train the single-scale (``document``) and the ``multiscale`` heads into ``out``.
@@ -94,8 +94,8 @@ def main() -> None:  # pragma: no cover - a maintainer's script
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=TWIN_DIR)
     ap.add_argument("--catalogue", default=None)
-    ap.add_argument("--crops", type=int, default=2, help="random word spans per text")
-    ap.add_argument("--epochs", type=int, default=80)
+    ap.add_argument("--crops", type=int, default=0, help="random word spans per text")
+    ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--lr", type=float, default=1e-3)
     args = ap.parse_args()
     print(

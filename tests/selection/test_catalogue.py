@@ -99,3 +99,22 @@ def test_yaml_with_model_file(tmp_path: Path) -> None:
     [e] = load_yaml_entries(y, source="user")
     assert e.file_path == str((tmp_path / "mine.onnx").resolve()) and e.has_model_file
     assert e.sha256 and len(e.sha256) == 64 and e.inputs[0]["shape"] == [1, 3, 32, 32]
+
+
+def test_real_model_set_is_mapped_to_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import yaml
+
+    from graphrec.selection import sources
+
+    manifest = json.loads((sources.REAL_DIR / "manifest.json").read_text())
+    mapping = yaml.safe_load((sources.DATA_DIR / "real_tasks.yaml").read_text())
+    ids = {m["id"] for m in manifest["models"]}
+    assert set(mapping["models"]) == ids  # every real model decided, none invented
+    assert all(t is None or t in TASKS for t in mapping["models"].values())
+    # without fetched files the real entries carry the manifest's figures but no file
+    monkeypatch.setenv(sources.REAL_MODELS_ENV, str(tmp_path / "nowhere"))
+    real = [e for e in shipped_entries() if e.source == "real"]
+    assert len(real) == sum(t is not None for t in mapping["models"].values())
+    assert all(e.sha256 and e.size_bytes and not e.has_model_file for e in real)
