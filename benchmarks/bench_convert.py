@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -128,7 +127,13 @@ def _export_tiny(families: list[str], dest: Path) -> tuple[list[Path], list[Path
             entry.export(target)
         target.with_suffix(".torch.json").write_text(json.dumps(torch_source(entry)))
         copy = bare_dir / target.name
-        shutil.copy(target, copy)
+        # the same graph under another sha256 (a doc string), so the harness keys the bare
+        # copy apart from the sidecar model and measures both in one campaign
+        import onnx
+
+        proto = onnx.load(str(target))
+        proto.doc_string = "bare copy: no torch source"
+        onnx.save(proto, str(copy))
         side.append(target)
         bare.append(copy)
     return side, bare
