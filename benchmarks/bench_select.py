@@ -27,6 +27,7 @@ upper bounds::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -178,7 +179,7 @@ def main() -> int:
                 v, fmt(abl[v]["held_out"], "task_ok"), fmt(abl[v]["held_out"], "hit5"), flush=True
             )
         pairs = {}
-        for a, b in zip(VARIANTS, VARIANTS[1:], strict=False):
+        for a, b in itertools.pairwise(VARIANTS):
             pairs[f"{a} -> {b}"] = {
                 k: discordant(rows_by[a]["held"], rows_by[b]["held"], k)
                 for k in ("task_ok", "hit5")
@@ -253,9 +254,9 @@ def main() -> int:
             "| limit ms | results over the limit | results returned | queries with none |",
             "| --- | --- | --- | --- |",
         ]
-        for limit, c in cons.items():
+        for limit_s, cc in cons.items():
             lines.append(
-                f"| {limit} | {c['over_limit']} | {c['returned']} | {c['empty_queries']} |"
+                f"| {limit_s} | {cc['over_limit']} | {cc['returned']} | {cc['empty_queries']} |"
             )
         lines.append("")
 
