@@ -18,26 +18,24 @@ from pathlib import Path
 import numpy as np
 
 from graphrec.mcu import port, run_port
-from graphrec.mcu.port import onnxruntime_outputs
+from graphrec.mcu.port import RunReport, onnxruntime_outputs
 from graphrec.mcu.tasks import load_digits_split, train_digits_cnn, train_digits_mlp
 
 
-def _report(title: str, res: object, rep: object, y: np.ndarray, ref: np.ndarray) -> None:
+def _report(title: str, rep: RunReport, y: np.ndarray, ref: np.ndarray) -> None:
     float_acc = float(np.mean(ref.argmax(axis=1) == y))
-    fixed_acc = float(np.mean(rep.outputs.argmax(axis=1) == y))  # type: ignore[attr-defined]
-    cap = rep.capacity  # type: ignore[attr-defined]
+    fixed_acc = float(np.mean(rep.outputs.argmax(axis=1) == y))
+    cap = rep.capacity
     print(f"== {title}")
     print(
         f"   accuracy: float (onnxruntime) {float_acc:.2%}, fixed point on the MCU {fixed_acc:.2%}"
     )
-    print(f"   bit-exact with the Python fixed-point model: {rep.bit_exact}")  # type: ignore[attr-defined]
+    print(f"   bit-exact with the Python fixed-point model: {rep.bit_exact}")
     print(
-        f"   flash {rep.flash_bytes}/{cap['flash']} B, SRAM {rep.sram_bytes}/{cap['sram']} B "  # type: ignore[attr-defined]
-        f"(stack {rep.stack_bytes} B), EEPROM {rep.eeprom_bytes}/{cap['eeprom']} B"  # type: ignore[attr-defined]
+        f"   flash {rep.flash_bytes}/{cap['flash']} B, SRAM {rep.sram_bytes}/{cap['sram']} B "
+        f"(stack {rep.stack_bytes} B), EEPROM {rep.eeprom_bytes}/{cap['eeprom']} B"
     )
-    print(
-        f"   {rep.cycles_median:.0f} cycles per inference = {rep.latency_ms():.2f} ms at 16 MHz"  # type: ignore[attr-defined]
-    )
+    print(f"   {rep.cycles_median:.0f} cycles per inference = {rep.latency_ms():.2f} ms at 16 MHz")
 
 
 def main() -> None:
@@ -59,9 +57,7 @@ def main() -> None:
         name="digits_mlp",
     )
     ref = onnxruntime_outputs(mlp, x)
-    _report(
-        "MLP 64-32-10 on the ATmega328P (fixed point)", res, run_port(res, x, reference=ref), y, ref
-    )
+    _report("MLP 64-32-10 on the ATmega328P (fixed point)", run_port(res, x, reference=ref), y, ref)
 
     cnn = train_digits_cnn(args.out / "digits_cnn.onnx", data)
     xc = x.reshape(-1, 1, 8, 8)
@@ -74,9 +70,7 @@ def main() -> None:
         name="digits_cnn",
     )
     ref = onnxruntime_outputs(cnn, xc)
-    _report(
-        "small CNN on the ATmega2560 (fixed point)", res, run_port(res, xc, reference=ref), y, ref
-    )
+    _report("small CNN on the ATmega2560 (fixed point)", run_port(res, xc, reference=ref), y, ref)
     print(f"generated code and plans: {args.out}")
 
 
