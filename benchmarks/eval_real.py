@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         if split is None:
             continue
         if not any(st == "ok" and _exact(c) for c, (st, _) in m.items()):
-            rows.append({"model": id_of[sha], "split": split, "skipped": "no exact choice ran"})
+            if args.split in ("all", split):
+                rows.append({"model": id_of[sha], "split": split, "skipped": "no exact choice ran"})
             continue
         exact_ids = sorted(c for c in m if _exact(c))
         if split == "train":

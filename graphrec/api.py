@@ -264,6 +264,10 @@ def recommend(
 
     rec, art_path = load_artefact(artefact)
     dev = _device(device_profile)
+    if input_shapes is None and dim_values is None:
+        # The shapes graphrec bench would measure: open sizes inferred from the graph
+        # (graphrec.runtimes.input_infer) where it tells them.
+        input_shapes = _bench_shapes(onnx_path, batch_size)
     mi = model_inputs(
         onnx_path, input_shapes=input_shapes, batch_size=batch_size, dim_values=dim_values
     )
@@ -354,6 +358,18 @@ def recommend(
         warnings=reasons,
         artefact=str(art_path),
     )
+
+
+def _bench_shapes(
+    onnx_path: str | os.PathLike[str], batch_size: int
+) -> dict[str, list[int]] | None:
+    from graphrec.runtimes.inputs import model_spec
+
+    try:
+        spec = model_spec(Path(onnx_path), batch_size=batch_size)
+    except GraphRecError:
+        return None  # model_inputs below reports what is wrong with the file
+    return {n: list(s) for n, s in zip(spec.input_names, spec.input_shapes, strict=True)}
 
 
 @functools.lru_cache(maxsize=64)
