@@ -298,9 +298,25 @@ def _inferred(model: Any, spec: Any) -> tuple[Any, dict[str, _Typed], set[str]]:
                     types[n.output[0]] = _Typed(
                         int(a.t.data_type), len(a.t.dims), tuple(int(d) for d in a.t.dims)
                     )
+    # Tensors computed from weights alone (DequantizeLinear of int8 weights, a Reshape of
+    # a constant): every runtime folds them, so they count as weights too.
+    names_in = {i.name for i in m.graph.input} - {t.name for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type in _NONDETERMINISTIC or any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in n.attribute
+        ):
+            continue
+        ins = [i for i in n.input if i]
+        if ins and all(i in weights and i not in names_in for i in ins):
+            weights.update(o for o in n.output if o)
     return m, types, weights
 
 
+_NONDETERMINISTIC = frozenset(
+    {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial"}
+)
+#: Operators not probed: their output is the input's shape, which runtimes fold away.
+_NOT_PROBED = frozenset({"Shape", "Size"})
 _GROUPED = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"})
 
 
@@ -459,6 +475,7 @@ def single_op_models(
             for a in n.attribute:
                 if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
                     consts[n.output[0]] = a.t
+    producer = {o: n for n in m.graph.node for o in n.output if o}
     seen = set(skip)
     chosen: list[tuple[Any, OpSignature, list[str]]] = []
     for node in m.graph.node:
@@ -467,8 +484,10 @@ def single_op_models(
         sig = _signature(node, types, weights, opset)
         if sig is None or sig.key in seen:
             continue
+        if node.op_type in _NOT_PROBED:
+            continue
         reads = [n for n in node.input if n] + _subgraph_refs(node)
-        computed = [n for n in reads if n not in inits and n not in consts]
+        computed = [n for n in reads if n not in weights]
         # Scalars become weights (a runtime folds a scalar-only operator away), so an
         # operator needs a float computed input of rank >= 1 to be probed.
         if not any(types[n].elem in _FLOAT_ELEMS and (types[n].rank or 0) >= 1 for n in computed):
@@ -478,7 +497,14 @@ def single_op_models(
             continue
         seen.add(sig.key)
         chosen.append((node, sig, computed))
-    needed = sorted({n for _, _, comp in chosen for n in comp if n not in spec.input_names})
+    needed = sorted(
+        {
+            n
+            for node, _, _ in chosen
+            for n in [*(i for i in node.input if i), *_subgraph_refs(node)]
+            if n not in spec.input_names and n not in inits and n not in consts
+        }
+    )
     try:
         values = _capture(m, spec, needed)
     except Exception as exc:
@@ -490,16 +516,42 @@ def single_op_models(
     for node, sig, computed in chosen:
         reads = [n for n in node.input if n] + _subgraph_refs(node)
         graph_inputs = []
-        initializers = []
+        initializers: list[Any] = []
+        init_names: set[str] = set()
+        pre_nodes: list[Any] = []
+        pre_outputs: set[str] = set()
         for name in dict.fromkeys(reads):
+            if name in init_names:
+                continue
             if name in inits:
+                init_names.add(name)
                 initializers.append(inits[name])
             elif name in consts:
+                init_names.add(name)
                 t = onnx.TensorProto()
                 t.CopyFrom(consts[name])
                 t.name = name
                 initializers.append(t)
-            elif name in computed:
+            elif name not in computed:  # computed from weights: keep the nodes that do it
+                chain = _weight_chain(name, producer, inits, consts)
+                if chain is None:
+                    break
+                for cn in chain:
+                    if cn.output[0] in pre_outputs:
+                        continue
+                    pre_outputs.update(cn.output)
+                    pre_nodes.append(cn)
+                    for w in cn.input:
+                        if w in inits and w not in init_names:
+                            init_names.add(w)
+                            initializers.append(inits[w])
+                        elif w in consts and w not in init_names:
+                            init_names.add(w)
+                            t = onnx.TensorProto()
+                            t.CopyFrom(consts[w])
+                            t.name = w
+                            initializers.append(t)
+            else:
                 v = values.get(name)
                 if v is None or v.dtype == object:
                     break
@@ -518,7 +570,11 @@ def single_op_models(
                 outputs.append(helper.make_tensor_value_info(o, ot.elem if ot else 0, None))
             if any(o.type.tensor_type.elem_type == 0 for o in outputs):
                 continue
-            g = helper.make_graph([node], f"op_{sig.op_type}", graph_inputs, outputs, initializers)
+            order = {id(n): i for i, n in enumerate(m.graph.node)}
+            pre_nodes.sort(key=lambda n: order.get(id(n), 0))
+            g = helper.make_graph(
+                [*pre_nodes, node], f"op_{sig.op_type}", graph_inputs, outputs, initializers
+            )
             single = helper.make_model(
                 g, opset_imports=list(m.opset_import), ir_version=m.ir_version
             )
@@ -526,6 +582,29 @@ def single_op_models(
             onnx.save(single, str(file))
             result.append(SingleOp(sig, file, f"{path.name}:{node.name}"))
     return result
+
+
+def _weight_chain(
+    name: str, producer: Mapping[str, Any], inits: Mapping[str, Any], consts: Mapping[str, Any]
+) -> list[Any] | None:
+    """The nodes that compute ``name`` from weights alone (producers first), or ``None``
+    when that takes more than 16 nodes."""
+    out: list[Any] = []
+    stack = [name]
+    seen: set[str] = set()
+    while stack:
+        n = stack.pop()
+        if n in seen or n in inits or n in consts:
+            continue
+        seen.add(n)
+        node = producer.get(n)
+        if node is None:
+            return None
+        out.append(node)
+        if len(out) > 16:
+            return None
+        stack.extend(i for i in node.input if i)
+    return out[::-1]
 
 
 @dataclass
