@@ -228,6 +228,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         all_rows = [r for r in store.rows() if r["device_id"] == device.device_id]
         models = {r["model_sha256"] for r in rows} or None
         shown = [r for r in all_rows if models is None or r["model_sha256"] in models]
+    _print_input_rules(args, console)
     if args.json:
         print(json.dumps(shown, indent=2, default=str))
         return 0
@@ -235,6 +236,41 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     _print_summary(shown, title=f"graphrec bench on {device.name} ({device.device_id})")
     _console().print(f"{len(rows)} new rows, {len(shown)} shown, store: {args.store}")
     return 0
+
+
+def _print_input_rules(args: argparse.Namespace, console: Any, limit: int = 10) -> None:
+    """Say, on stderr, which rule chose each input of the (first ``limit``) model files."""
+    from rich.markup import escape
+
+    from graphrec.runtimes.input_infer import infer_inputs
+
+    files: list[Path] = []
+    for m in args.models:
+        p = Path(m)
+        files.extend(sorted(p.rglob("*.onnx")) if p.is_dir() else [p])
+    for f in files[:limit]:
+        try:
+            inf = infer_inputs(
+                f,
+                overrides=_shapes(args.input_shape),
+                input_values=_values(args.value),
+                batch_size=args.batch_size,
+            )
+        except GraphRecError:
+            continue
+        parts = []
+        for name, rule in inf.rules.items():
+            what = (
+                f"= {inf.values[name]:g}"
+                if name in inf.values
+                else str(inf.shapes.get(name, "default shape"))
+            )
+            parts.append(f"{name} {what} ({rule})")
+        console.print(escape(f"inputs of {f.name}: " + "; ".join(parts)), soft_wrap=True)
+    if len(files) > limit:
+        console.print(
+            f"(input rules of {len(files) - limit} more models: graphrec zoo real inputs)"
+        )
 
 
 def register(subparsers: Any) -> None:

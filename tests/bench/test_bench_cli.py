@@ -29,7 +29,11 @@ def test_bench_json_then_report(
         str(tmp_path / "cache"),
     ]
     assert main([*args, "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    # Which rule chose each input is said on stderr (stdout stays JSON).
+    assert "inputs of mlp_a.onnx: " in captured.err
+    assert "(declared" in captured.err or "(default" in captured.err
     assert {r["runtime"] for r in rows} == {"onnxruntime", "tract"}
     assert all(r["status"] == "ok" for r in rows)
     assert main(args) == 0  # resume: nothing new, prints the tables
