@@ -38,7 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": (
         "graphrec.graph._cli",
-        "summarize an ONNX model: FLOPs, parameters, operators, shapes",
+        "summarize an ONNX or TFLite model: FLOPs, parameters, operators, shapes",
     ),
     "device": ("graphrec.device._cli", "detect and print this machine's device profile"),
     "runtimes": (
