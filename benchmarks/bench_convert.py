@@ -274,7 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     if "runtimes" in summary:
         lines += ["", "## Runtimes reached (harness rows `ok` / measured)", ""]
         lines += [f"* {k}: {v}" for k, v in summary["runtimes"]["reach"].items()]
-        lines += ["", "## Latency, converted module / original module (same campaign)", ""]
+        lines += [
+            "",
+            "## Latency, converted module / original module (one store; rows of a resumed",
+            "## store may come from an earlier campaign)",
+            "",
+        ]
         for cand, r in summary["runtimes"]["latency_ratio_bare_over_sidecar"].items():
             lines.append(
                 f"* {cand}: median {r['median']:.2f}x (range {r['min']:.2f}-{r['max']:.2f}, "
