@@ -215,6 +215,19 @@ def train_twin(
     import torch
 
     config = config or TwinConfig()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small matrices: one thread, no spinning on a busy machine
+    try:
+        return _train(features, labels, config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    features: np.ndarray, labels: Sequence[str], config: TwinConfig
+) -> tuple[Any, list[float]]:
+    import torch
+
     torch.manual_seed(config.seed)
     head = _head(config, features.shape[-1])
     x = torch.from_numpy(np.ascontiguousarray(features))
