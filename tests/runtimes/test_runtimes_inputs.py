@@ -39,7 +39,9 @@ def test_model_spec_resolves_dynamic_batch(tmp_path: Path) -> None:
     assert spec.input_names == ["x"] and spec.input_shapes == [[3, 16]]
     assert spec.input_dtypes == ["float32"] and spec.output_names == ["y"]
     assert spec.sha256 == file_sha256(path)
-    assert spec.torch_source is None
+    from graphrec.runtimes.convert import is_conversion
+
+    assert is_conversion(spec.torch_source)  # no sidecar: the ONNX file converted (issue 22)
     arrays = make_inputs(spec)
     assert arrays[0].shape == (3, 16) and arrays[0].dtype == np.float32
     np.testing.assert_array_equal(arrays[0], make_inputs(spec)[0])  # deterministic
