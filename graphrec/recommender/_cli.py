@@ -143,6 +143,9 @@ def _train(args: argparse.Namespace) -> int:
     ]
     info["command"] = " ".join(parts)
     rec.save(args.out)
+    from graphrec.recommender.train import error_model
+
+    error_model(args.data, candidates=args.candidates).save(args.out)
     print(
         f"trained on {info['n_samples']} samples ({info['n_models']} models, "
         f"{info['n_devices']} device(s), {len(rec.candidates)} candidates) in "
