@@ -147,6 +147,9 @@ def apply_ops(
         magnitudes: ``(K,)`` strengths as fractions of :data:`MAX_MAGNITUDE`.
         gen: Generator of the per-example strengths, noise and cutout positions.
     """
+    unknown = [n for n in names if n not in MAX_MAGNITUDE]
+    if unknown:
+        raise AutoMLError(f"unknown augmentation {unknown[0]!r}; valid: {', '.join(MAX_MAGNITUDE)}")
     b = x.shape[0]
     for k, name in enumerate(names):
         u = torch.rand(b, generator=gen)

@@ -144,9 +144,13 @@ def dominant_eigenvalue(
 ) -> float:
     """Largest eigenvalue of the validation loss's Hessian in the architecture logits
     (power iteration with Hessian-vector products on one batch)."""
-    alphas = net.arch_parameters()
     loss = nn.functional.cross_entropy(net(xb), yb)
-    grads = torch.autograd.grad(loss, alphas, create_graph=True)
+    all_alphas = net.arch_parameters()
+    found = torch.autograd.grad(loss, all_alphas, create_graph=True, allow_unused=True)
+    # logits of a cell type the network lacks (no reduction cell at depth 1) are unused
+    pairs = [(a, g) for a, g in zip(all_alphas, found, strict=True) if g is not None]
+    alphas = [a for a, _ in pairs]
+    grads = [g for _, g in pairs]
     g = torch.Generator().manual_seed(seed)
     v = [torch.randn(a.shape, generator=g) for a in alphas]
     lam = 0.0

@@ -193,7 +193,7 @@ class _ReLUConvBN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x)  # type: ignore[no-any-return]
+        return self.op(x)
 
 
 class MixedOp(nn.Module):
@@ -256,7 +256,7 @@ class _SearchCell(nn.Module):
         for j in range(N_NODES):
             s = sum(self.edges[e + i](h, weights[e + i]) for i, h in enumerate(states))
             e += 2 + j
-            states.append(s)  # type: ignore[arg-type]
+            states.append(s)
         return torch.cat(states[2:], dim=1)
 
 
@@ -339,7 +339,7 @@ class SuperNet(nn.Module):
     def probs(self, cell: str = "normal") -> torch.Tensor:
         """Softmax over each edge's kept operations, ``(edges, len(ops))``."""
         alpha = self.alpha_normal if cell == "normal" else self.alpha_reduce
-        mask = self.mask_normal if cell == "normal" else self.mask_reduce
+        mask: Any = self.mask_normal if cell == "normal" else self.mask_reduce
         return (alpha + mask).softmax(dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -347,11 +347,12 @@ class SuperNet(nn.Module):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             p = pr if cell.reduction else pn
+            edges: Any = cell.edges
             weights = [
-                p[e, [self.ops.index(n) for n in edge.names]] for e, edge in enumerate(cell.edges)
+                p[e, [self.ops.index(n) for n in edge.names]] for e, edge in enumerate(edges)
             ]
             s0, s1 = s1, cell(s0, s1, weights)
-        return self.classifier(s1.mean(dim=(2, 3)))  # type: ignore[no-any-return]
+        return self.classifier(s1.mean(dim=(2, 3)))
 
     def genotype(self) -> Genotype:
         """DARTS's discretisation: per node the two strongest inputs (by their best
@@ -456,7 +457,7 @@ class Network(nn.Module):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
-        return self.classifier(s1.mean(dim=(2, 3)))  # type: ignore[no-any-return]
+        return self.classifier(s1.mean(dim=(2, 3)))
 
 
 def build_network(
