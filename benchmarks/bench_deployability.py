@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evidence", type=Path, nargs="*", default=None, help="stores to reconcile")
     ap.add_argument("--evidence-models", type=Path, default=None, help="their moved model files")
     ap.add_argument("--manifest", type=Path, default=None, help="real-model manifest (groups)")
+    ap.add_argument("--split", default=None, help="with --manifest: only this split's models")
     args = ap.parse_args(argv)
 
     import torch
@@ -114,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     labels, models = truth(args.store)
     tables = load_tables(args.tables) if args.tables else load_tables([PACKAGED_DIR])
     group_of_pkg: dict[str, str] = {}
+    split_of: dict[str, str] = {}
     if args.manifest:
         for m in json.loads(args.manifest.read_text())["models"]:
             group_of_pkg[m["sha256"]] = m["package"]
+            split_of[m["sha256"]] = m["split"]
 
     def group(sha: str, name: str) -> str:
         return group_of_pkg.get(sha) or name.split("-s")[0]
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     for sha, cid in labels:
         by_model[sha].append(cid)
     shas = sorted(by_model, key=lambda s: str(models.get(s, {}).get("name", s)))
+    if args.split:
+        shas = [s for s in shas if split_of.get(s) == args.split]
     if args.limit:
         shas = shas[: args.limit]
     preds: dict[str, list[tuple[bool, bool]]] = defaultdict(list)

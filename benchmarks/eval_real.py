@@ -112,15 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         exact_ids = sorted(c for c in m if _exact(c))
         if split == "train":
             for c in exact_ids:
-                r = regret_of(c, m)
-                if r is not None:
-                    train_fixed[c].append(r)
+                rg = regret_of(c, m)
+                if rg is not None:
+                    train_fixed[c].append(rg)
         if args.split != "all" and split != args.split:
             continue
         for c in exact_ids:
-            r = regret_of(c, m)
-            if r is not None:
-                fixed[c].append(r)
+            rg = regret_of(c, m)
+            if rg is not None:
+                fixed[c].append(rg)
         info = models.get(sha, {})
         path = Path(str(info.get("path") or ""))
         spec = info.get("spec") or {}
