@@ -104,7 +104,9 @@ def test_probe_runs_the_real_runtimes_and_blockers_name_the_operator(tmp_path: P
     saved = load_tables([tmp_path / "t"])
     assert {t.runtime for ts in saved.values() for t in ts} == {"onnxruntime", "tract"}
     # A second probe finds nothing new to do.
-    again = probe_models([model], candidates=cands, out_dir=tmp_path / "t")
+    again = probe_models(
+        [model], candidates=cands, out_dir=tmp_path / "t", known=load_tables([tmp_path / "t"])
+    )
     assert again["onnxruntime"].entries.keys() == ort_table.entries.keys()
 
     # Blockers: a table that says Relu failed blocks the candidate and names it.
