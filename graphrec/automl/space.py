@@ -116,6 +116,34 @@ def _geom(is_1d: bool, k: int, stride: int = 1, dilation: int = 1) -> dict[str, 
     return {"kernel_size": k, "stride": stride, "padding": pad, "dilation": dilation}
 
 
+def _stem_and_cells(
+    in_channels: int, c: int, depth: int, is_1d: bool, make_cell: Any
+) -> tuple[nn.Sequential, nn.ModuleList, int]:
+    """The stem and the stack of cells shared by the search and the final network.
+
+    ``make_cell(reduction, c_prev_prev, c_prev, c, reduction_prev)`` builds one cell; the
+    channels double at each reduction cell. Returns the stem, the cells and the channel
+    count of the last cell's output.
+    """
+    c_stem = 2 * c
+    stem = nn.Sequential(
+        nn.Conv2d(in_channels, c_stem, bias=False, **_geom(is_1d, 3)),
+        nn.BatchNorm2d(c_stem),
+    )
+    c_pp, c_p, c_cur = c_stem, c_stem, c
+    cells = nn.ModuleList()
+    red_prev = False
+    reductions = _reduction_cells(depth)
+    for i in range(depth):
+        red = i in reductions
+        if red:
+            c_cur *= 2
+        cells.append(make_cell(red, c_pp, c_p, c_cur, red_prev))
+        red_prev = red
+        c_pp, c_p = c_p, N_NODES * c_cur
+    return stem, cells, c_p
+
+
 def make_op(name: str, c: int, stride: int, is_1d: bool, affine: bool) -> nn.Module:
     """One candidate operation with ``c`` input and output channels."""
 
@@ -296,23 +324,22 @@ class SuperNet(nn.Module):
         keep_normal = [list(ops)] * ne if keep_normal is None else [list(k) for k in keep_normal]
         keep_reduce = [list(ops)] * ne if keep_reduce is None else [list(k) for k in keep_reduce]
         self.keep_normal, self.keep_reduce = keep_normal, keep_reduce
-        c_stem = 2 * c
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_shape[0], c_stem, bias=False, **_geom(is_1d, 3)),
-            nn.BatchNorm2d(c_stem),
+        self.stem, self.cells, c_p = _stem_and_cells(
+            in_shape[0],
+            c,
+            depth,
+            is_1d,
+            lambda red, c_pp, c_p, c_cur, red_prev: _SearchCell(
+                keep_reduce if red else keep_normal,
+                c_pp,
+                c_p,
+                c_cur,
+                red,
+                red_prev,
+                is_1d,
+                drop_skip,
+            ),
         )
-        c_pp, c_p, c_cur = c_stem, c_stem, c
-        self.cells = nn.ModuleList()
-        red_prev = False
-        reductions = _reduction_cells(depth)
-        for i in range(depth):
-            red = i in reductions
-            if red:
-                c_cur *= 2
-            keep = keep_reduce if red else keep_normal
-            self.cells.append(_SearchCell(keep, c_pp, c_p, c_cur, red, red_prev, is_1d, drop_skip))
-            red_prev = red
-            c_pp, c_p = c_p, N_NODES * c_cur
         self.classifier = nn.Linear(c_p, n_classes)
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(ne, len(ops)))
         self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(ne, len(ops)))
@@ -434,23 +461,15 @@ class Network(nn.Module):
     ) -> None:
         super().__init__()
         is_1d = in_shape[1] == 1
-        c_stem = 2 * c
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_shape[0], c_stem, bias=False, **_geom(is_1d, 3)),
-            nn.BatchNorm2d(c_stem),
+        self.stem, self.cells, c_p = _stem_and_cells(
+            in_shape[0],
+            c,
+            depth,
+            is_1d,
+            lambda red, c_pp, c_p, c_cur, red_prev: _Cell(
+                genotype.reduce if red else genotype.normal, c_pp, c_p, c_cur, red, red_prev, is_1d
+            ),
         )
-        c_pp, c_p, c_cur = c_stem, c_stem, c
-        self.cells = nn.ModuleList()
-        red_prev = False
-        reductions = _reduction_cells(depth)
-        for i in range(depth):
-            red = i in reductions
-            if red:
-                c_cur *= 2
-            pairs = genotype.reduce if red else genotype.normal
-            self.cells.append(_Cell(pairs, c_pp, c_p, c_cur, red, red_prev, is_1d))
-            red_prev = red
-            c_pp, c_p = c_p, N_NODES * c_cur
         self.classifier = nn.Linear(c_p, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
