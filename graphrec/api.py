@@ -264,10 +264,14 @@ def recommend(
 
     rec, art_path = load_artefact(artefact)
     dev = _device(device_profile)
-    if input_shapes is None and dim_values is None:
-        # The shapes graphrec bench would measure: open sizes inferred from the graph
-        # (graphrec.runtimes.input_infer) where it tells them.
-        input_shapes = _bench_shapes(onnx_path, batch_size)
+    # What graphrec bench would measure (read once: the shapes, and the rules' input).
+    spec = _bench_spec(onnx_path, input_shapes, batch_size, dim_values)
+    if input_shapes is None and dim_values is None and spec is not None:
+        # Open sizes inferred from the graph (graphrec.runtimes.input_infer) where it
+        # tells them.
+        input_shapes = {
+            n: list(s) for n, s in zip(spec.input_names, spec.input_shapes, strict=True)
+        }
     mi = model_inputs(
         onnx_path, input_shapes=input_shapes, batch_size=batch_size, dim_values=dim_values
     )
@@ -295,7 +299,7 @@ def recommend(
         from graphrec.runtimes.support import probe_models
 
         probe_models([onnx_path])
-    support = _support_blockers(onnx_path, kept_ids, mi.input_shapes) if check_support else {}
+    support = _support_blockers(onnx_path, kept_ids, mi.input_shapes, spec) if check_support else {}
     lossy = [Candidate.parse(c).precision not in allowed for c in kept_ids]
     blocked = [
         (not has_source and _needs_torch_source(Candidate.parse(c).runtime))
@@ -360,16 +364,23 @@ def recommend(
     )
 
 
-def _bench_shapes(
-    onnx_path: str | os.PathLike[str], batch_size: int
-) -> dict[str, list[int]] | None:
+def _bench_spec(
+    onnx_path: str | os.PathLike[str],
+    input_shapes: Mapping[str, Sequence[int]] | None,
+    batch_size: int,
+    dim_values: Mapping[str, int] | None,
+) -> Any:
     from graphrec.runtimes.inputs import model_spec
 
     try:
-        spec = model_spec(Path(onnx_path), batch_size=batch_size)
+        return model_spec(
+            Path(onnx_path),
+            overrides={k: list(v) for k, v in input_shapes.items()} if input_shapes else None,
+            dim_values=dim_values,
+            batch_size=batch_size,
+        )
     except GraphRecError:
-        return None  # model_inputs below reports what is wrong with the file
-    return {n: list(s) for n, s in zip(spec.input_names, spec.input_shapes, strict=True)}
+        return None  # model_inputs reports what is wrong with the file
 
 
 @functools.lru_cache(maxsize=64)
@@ -440,7 +451,10 @@ def _error_model(art_path: str) -> Any:
 
 
 def _support_blockers(
-    onnx_path: str | os.PathLike[str], ids: Sequence[str], shapes: Mapping[str, Sequence[int]]
+    onnx_path: str | os.PathLike[str],
+    ids: Sequence[str],
+    shapes: Mapping[str, Sequence[int]],
+    spec: Any = None,
 ) -> dict[str, str]:
     """Reason per candidate that a rule or an operator probe blocks (best effort)."""
     from graphrec.runtimes.inputs import model_spec
@@ -452,7 +466,8 @@ def _support_blockers(
         return tflite
 
     try:
-        spec = model_spec(Path(onnx_path), overrides={k: list(v) for k, v in shapes.items()})
+        if spec is None:
+            spec = model_spec(Path(onnx_path), overrides={k: list(v) for k, v in shapes.items()})
         found = blockers(onnx_path, ids, spec=spec)
     except GraphRecError:
         return {}
