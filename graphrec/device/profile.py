@@ -112,6 +112,11 @@ class DeviceProfile:
         gpus: Visible GPUs.
         notes: Free text (where a spec-sheet profile came from, ...).
         schema_version: Layout version of the saved JSON.
+        calibration: ``None``, or the record ``graphrec calibrate`` wrote: probe model ids,
+            their measured latencies, the fitted adaptation parameters, K, the artefact it
+            was fitted for and the date (JSON-serialisable; see
+            :mod:`graphrec.device.calibrate`). A profile with a calibration is calibrated,
+            not extrapolated. It does not enter :attr:`device_id`.
     """
 
     name: str
@@ -134,6 +139,7 @@ class DeviceProfile:
     gpus: list[GpuInfo] = field(default_factory=list)
     notes: str = ""
     schema_version: int = PROFILE_SCHEMA_VERSION
+    calibration: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ identity
     @property
@@ -211,6 +217,10 @@ class DeviceProfile:
         if bad:
             raise DeviceProfileError(
                 where, f"unknown ISA flag(s) {bad}; known flags: {list(KNOWN_ISA_FLAGS)}"
+            )
+        if prof.calibration is not None and not isinstance(prof.calibration, dict):
+            raise DeviceProfileError(
+                where, f"field 'calibration' must be null or an object, got {prof.calibration!r}"
             )
         if prof.source not in ("detected", "spec-sheet"):
             raise DeviceProfileError(
