@@ -292,7 +292,8 @@ def recommend(
     # no part in the ranking's draws (else they would be "the fastest" in some draws and
     # inflate every other choice's expected loss). Nor do choices a rule or an operator
     # blocks, nor lossy choices the user did not opt in to.
-    has_source = _has_torch_source(onnx_path)
+    torch_blocker = _torch_source_blocker(onnx_path)
+    has_source = torch_blocker is None
     kept_ids = [ids[int(i)] for i in keep]
     allowed = _allowed_precisions(precision, tolerance)
     if probe and check_support:
@@ -346,7 +347,7 @@ def recommend(
                 cold_start_ms=float(cold[j]),
             )
         )
-    choices = _mark_torch_source(choices, has_source)
+    choices = _mark_torch_source(choices, torch_blocker)
     choices = _mark_precision_and_support(choices, support, allowed, tolerance, errors)
     if top_k is not None:
         choices = choices[: max(int(top_k), 1)]
@@ -393,27 +394,29 @@ def _needs_torch_source(runtime: str) -> bool:
         return False
 
 
-def _has_torch_source(onnx_path: str | os.PathLike[str]) -> bool:
+def _torch_source_blocker(onnx_path: str | os.PathLike[str]) -> str | None:
     # a .torch.json sidecar, or an ONNX file graphrec's ONNX -> torch converter takes;
     # a .tflite file runs on LiteRT as it is (tflite_blockers refuses the others)
-    from graphrec.runtimes.convert import has_torch_route
+    from graphrec.runtimes.convert import torch_route_blocker
     from graphrec.runtimes.tflite_models import is_tflite_file
 
-    return has_torch_route(Path(onnx_path)) or is_tflite_file(onnx_path)
+    if is_tflite_file(onnx_path):
+        return None
+    return torch_route_blocker(Path(onnx_path))
 
 
-def _mark_torch_source(choices: list[Choice], has_source: bool) -> list[Choice]:
-    """Choices whose runtime converts from the PyTorch module cannot run a bare ONNX file
-    (``has_source`` False: no ``.torch.json`` sidecar, as ``graphrec zoo`` writes): mark
-    them and move them last."""
-    if has_source:
+def _mark_torch_source(choices: list[Choice], blocker: str | None) -> list[Choice]:
+    """Choices whose runtime converts from the PyTorch module cannot run a model that has
+    no torch route (``blocker`` says why: no ``.torch.json`` sidecar and an operator
+    graphrec's ONNX -> torch converter has no rule for): mark them and move them last."""
+    if blocker is None:
         return choices
     runnable, blocked = [], []
     for c in choices:
         if _needs_torch_source(c.runtime):
             c.deployable = False
             c.expected_loss = None
-            c.note = "needs the PyTorch module (converts from torch, not from ONNX)"
+            c.note = blocker
             blocked.append(c)
         else:
             runnable.append(c)

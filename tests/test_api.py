@@ -251,7 +251,10 @@ def test_cli_train(rec_store: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_torch_source_runtimes_cannot_take_a_bare_onnx(tmp_path: Path) -> None:
-    from graphrec.api import Choice, _has_torch_source, _mark_torch_source
+    import onnx
+    from onnx import TensorProto, helper
+
+    from graphrec.api import Choice, _mark_torch_source, _torch_source_blocker
 
     def choice(rank: int, cid: str) -> Choice:
         return Choice(rank, cid, 1.0, 0.5, 2.0, 0.5, 0.0, 1.0, True, 5.0)
@@ -260,18 +263,27 @@ def test_torch_source_runtimes_cannot_take_a_bare_onnx(tmp_path: Path) -> None:
     make_convnet(model, channels=4, seed=0)
     ids = ["litert/xnnpack/fp32/threads=1", "onnxruntime/cpu/fp32/opt=all/threads=1"]
     # A bare ONNX file that graphrec's ONNX -> torch converter takes has a torch source
-    # (issue 22); one without any source is marked as before.
-    assert _has_torch_source(model)
-    out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], False)
+    # (issue 22): nothing is marked.
+    assert _torch_source_blocker(model) is None
+    out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], None)
+    assert [c.candidate_id for c in out] == ids and out[0].deployable
+    # One with an operator the converter has no rule for names that operator.
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    node = helper.make_node("Hardmax", ["x"], ["y"], axis=-1)
+    odd = tmp_path / "odd.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y])), odd)
+    why = _torch_source_blocker(odd)
+    assert why is not None and "no rule for Hardmax" in why
+    out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], why)
     assert [c.candidate_id for c in out] == ids[::-1] and [c.rank for c in out] == [1, 2]
-    assert not out[1].deployable and "PyTorch module" in (out[1].note or "")
+    assert not out[1].deployable and "Hardmax" in (out[1].note or "")
     assert out[0].note is None and out[0].deployable
-    # With a torch-source sidecar (as graphrec zoo writes) nothing changes.
-    (tmp_path / "m.torch.json").write_text(
+    # With a torch-source sidecar (as graphrec zoo writes) the converter is not needed.
+    (tmp_path / "odd.torch.json").write_text(
         json.dumps({"factory": "graphrec.zoo.entry:torch_module", "kwargs": {}})
     )
-    out = _mark_torch_source([choice(1, ids[0]), choice(2, ids[1])], _has_torch_source(model))
-    assert [c.candidate_id for c in out] == ids and out[0].deployable
+    assert _torch_source_blocker(odd) is None
 
 
 PACKAGED = Path(graphrec.__file__).parent / "data" / "recommender"

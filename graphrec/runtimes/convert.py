@@ -53,6 +53,7 @@ __all__ = [
     "has_torch_route",
     "is_conversion",
     "onnx_torch_module",
+    "torch_route_blocker",
     "unsupported_ops",
 ]
 
@@ -1228,31 +1229,44 @@ def conversion_source(onnx_path: str | Path, converter: str = "graphrec") -> Tor
     )
 
 
-def has_torch_route(path: str | Path) -> bool:
-    """Whether the runtimes that start from torch can take this model file.
+def torch_route_blocker(path: str | Path) -> str | None:
+    """Why the runtimes that start from torch cannot take this model file, or ``None``.
 
-    True when it has a ``.torch.json`` sidecar, or when it is an ONNX file whose
+    ``None`` when it has a ``.torch.json`` sidecar, or when it is an ONNX file whose
     operators graphrec's converter all has rules for (the conversion may still fail on
-    an attribute, or disagree with onnxruntime: the benchmark records that). Reads the
-    graph without its weights.
+    an attribute, or disagree with onnxruntime: the benchmark records that). Otherwise a
+    sentence naming the operators the converter lacks, or why the file cannot be read.
+    Reads the graph without its weights.
     """
     from graphrec.runtimes.inputs import torch_source_for
 
     p = Path(path)
     try:
         if torch_source_for(p) is not None:
-            return True
-    except GraphRecError:
-        return False
+            return None
+    except GraphRecError as exc:
+        return str(exc)
     if p.suffix.lower() != ".onnx" or not p.is_file():
-        return False
+        return "needs the PyTorch module or an ONNX file (converts from torch)"
     try:
         import onnx
 
         proto = onnx.load(str(p), load_external_data=False)
-    except Exception:
-        return False
-    return not unsupported_ops(proto)
+    except Exception as exc:
+        return f"not a readable ONNX model ({type(exc).__name__})"
+    missing = unsupported_ops(proto)
+    if not missing:
+        return None
+    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    return f"graphrec's ONNX-to-torch converter has no rule for {shown} (converts from torch)"
+
+
+def has_torch_route(path: str | Path) -> bool:
+    """Whether the runtimes that start from torch can take this model file.
+
+    See :func:`torch_route_blocker` (this is ``torch_route_blocker(path) is None``).
+    """
+    return torch_route_blocker(path) is None
 
 
 def is_conversion(source: TorchSource | None) -> bool:
