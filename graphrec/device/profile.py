@@ -117,6 +117,14 @@ class DeviceProfile:
             was fitted for and the date (JSON-serialisable; see
             :mod:`graphrec.device.calibrate`). A profile with a calibration is calibrated,
             not extrapolated. It does not enter :attr:`device_id`.
+        isa_cap: ``None``, or the ISA cap this configuration runs under (``"avx2"``,
+            ``"avx512_core"``; see :mod:`graphrec.device.isa_cap`): the same host with its
+            oneDNN-based runtimes limited to that instruction set, not a different CPU.
+            It enters :attr:`device_id` when set.
+        microbench: ``None``, or measured micro-benchmarks of the device (GEMM GFLOP/s
+            per precision and thread count, memory bandwidth, per-call dispatch overhead
+            of each runtime; see :mod:`graphrec.device.microbench`). It does not enter
+            :attr:`device_id`.
     """
 
     name: str
@@ -140,6 +148,8 @@ class DeviceProfile:
     notes: str = ""
     schema_version: int = PROFILE_SCHEMA_VERSION
     calibration: dict[str, Any] | None = None
+    isa_cap: str | None = None
+    microbench: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ identity
     @property
@@ -162,6 +172,8 @@ class DeviceProfile:
         d = self.to_dict()
         payload = {k: d[k] for k in keys}
         payload["gpus"] = [(g["name"], g["memory_mb"]) for g in d["gpus"]]
+        if self.isa_cap is not None:  # only when set: uncapped ids stay as they were
+            payload["isa_cap"] = self.isa_cap
         blob = json.dumps(payload, sort_keys=True).encode()
         slug = re.sub(r"[^a-z0-9]+", "-", self.cpu_model.lower()).strip("-")[:24] or "device"
         return f"{slug}-{hashlib.sha256(blob).hexdigest()[:10]}"
@@ -221,6 +233,14 @@ class DeviceProfile:
         if prof.calibration is not None and not isinstance(prof.calibration, dict):
             raise DeviceProfileError(
                 where, f"field 'calibration' must be null or an object, got {prof.calibration!r}"
+            )
+        if prof.isa_cap is not None and not isinstance(prof.isa_cap, str):
+            raise DeviceProfileError(
+                where, f"field 'isa_cap' must be null or a string, got {prof.isa_cap!r}"
+            )
+        if prof.microbench is not None and not isinstance(prof.microbench, dict):
+            raise DeviceProfileError(
+                where, f"field 'microbench' must be null or an object, got {prof.microbench!r}"
             )
         if prof.source not in ("detected", "spec-sheet"):
             raise DeviceProfileError(
