@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graphrec.mining._cli",
     "graphrec.dataset._cli",
     "graphrec.recommender._cli",
+    "graphrec.recommender.modules._cli",
     "graphrec.serving._cli",
     "graphrec.parallel._cli",
     "graphrec.selection._cli",
@@ -72,6 +73,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rank deployment choices for an ONNX model on a device",
     ),
     "train": ("graphrec.recommender._cli", "train the recommender from results stores"),
+    "modules": (
+        "graphrec.recommender.modules._cli",
+        "per-module latency prediction: generate, measure, fit, select, predict",
+    ),
     "schedule": (
         "graphrec.serving._cli",
         "schedule inference tasks across unequal servers (simulated or on Ray)",
