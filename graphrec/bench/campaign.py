@@ -344,8 +344,15 @@ class _Measurer:
         self.args = args
         self.store = store
         self.device = DeviceProfile.detect()
-        self.device_id = self.device.device_id
         self.runtimes = _names(args.runtimes)
+        self.worker_env: dict[str, str] = {}
+        if getattr(args, "isa_cap", None):  # same host, oneDNN/ATen capped (device/isa_cap.py)
+            from graphrec.device.isa_cap import CAPPED_RUNTIMES, cap_env, capped_profile
+
+            self.device = capped_profile(self.device, args.isa_cap)
+            self.worker_env = cap_env(args.isa_cap)
+            self.runtimes = self.runtimes or list(CAPPED_RUNTIMES)
+        self.device_id = self.device.device_id
         _, cands, self.skipped = plan_candidates(
             self.device, runtimes=self.runtimes, patterns=args.candidates, threads=args.threads
         )
@@ -387,6 +394,7 @@ class _Measurer:
                         config=self.config,
                         cache_dir=Path(self.args.cache_dir) if self.args.cache_dir else None,
                         resume=True,
+                        worker_env=self.worker_env,
                         on_plan=pending.append,
                     )
                     added += len(rows)
@@ -602,6 +610,12 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument("--noise-repeat", type=int, default=3, help="rounds of the noise subset")
     run.add_argument("--runtimes", nargs="+", help="runtimes (default: all installed)")
+    run.add_argument(
+        "--isa-cap",
+        choices=("avx2", "avx512_core"),
+        help="measure this host with oneDNN/ATen capped at this ISA (its own device_id; "
+        "same host, not a different CPU; default runtimes: the ones the cap changes)",
+    )
     run.add_argument("--candidates", action="append", help="candidate-id pattern (repeatable)")
     run.add_argument("--timeout", type=float, default=300.0, help="seconds per measurement")
     run.add_argument("--max-time", type=float, default=1.0, help="max seconds of warm runs")
