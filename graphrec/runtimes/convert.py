@@ -1104,6 +1104,10 @@ def unsupported_ops(proto: Any) -> list[str]:
     return sorted(missing)
 
 
+#: (operator, input index) pairs whose value parameterises the operator (never a weight).
+_PARAMETER_INPUTS = frozenset({("Resize", 1), ("Resize", 2), ("Upsample", 1)})
+
+
 def _build_graphrec(path: Path) -> Any:
     import torch
     from onnx import numpy_helper
@@ -1123,9 +1127,17 @@ def _build_graphrec(path: Path) -> Any:
             super().__init__()
             self._static: dict[str, np.ndarray] = {}
             self._buffer_of: dict[str, str] = {}
+            # float constants that say how to compute (Resize's roi and scales), not
+            # weights: kept as NumPy, so that torch.export sees Python numbers there
+            params = {
+                name
+                for node in proto.graph.node
+                for k, name in enumerate(node.input)
+                if name and (node.op_type, k) in _PARAMETER_INPUTS
+            }
             for k, init in enumerate(proto.graph.initializer):
                 arr = numpy_helper.to_array(init)
-                if arr.dtype.kind == "f" and arr.ndim > 0:
+                if arr.dtype.kind == "f" and arr.ndim > 0 and init.name not in params:
                     name = f"w{k}"
                     self.register_buffer(name, torch.from_numpy(np.array(arr)))
                     self._buffer_of[init.name] = name

@@ -366,3 +366,21 @@ def test_harness_rows_for_a_bare_file(cnn_path: Path, mlp_path: Path, tmp_path: 
     assert GRAPHREC_CONVERTER in str(statuses["mlp"][1])
     assert statuses["topk"][0] == "convert_failed", statuses
     assert GRAPHREC_CONVERTER in str(statuses["topk"][1])
+
+
+def test_resize_with_constant_scales_exports(tmp_path: Path) -> None:
+    """Resize's float ``scales`` initializer stays a number for ``torch.export`` (it was a
+    buffer, so LiteRT and ExecuTorch failed on FPN-style detectors: '.numpy() is not
+    supported for tensor subclasses')."""
+    import torch
+
+    case = next(c for c in CASES if c[0] == "resize_clip_where")
+    _name, nodes, ins, outs, inits, opset = case
+    path = _save(tmp_path / "resize.onnx", nodes, ins, outs, inits, opset)
+    spec = model_spec(path)
+    module = onnx_torch_module(str(path))
+    args = tuple(torch.from_numpy(a) for a in make_inputs(spec))
+    exported = torch.export.export(module, args)
+    np.testing.assert_allclose(
+        exported.module()(*args).numpy(), module(*args).numpy(), rtol=1e-6, atol=1e-6
+    )
