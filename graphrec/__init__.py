@@ -19,6 +19,7 @@ __all__ = [
     "GraphRecError",
     "Recommendation",
     "__version__",
+    "calibrate",
     "recommend",
     "select",
     "verify",
@@ -35,5 +36,6 @@ __getattr__ = lazy_attributes(
         "verify": "graphrec.api",
         "select": "graphrec.api",
         "DeviceProfile": "graphrec.device",
+        "calibrate": "graphrec.device.calibrate",
     },
 )

@@ -320,13 +320,16 @@ def recommend(
             for k, c in enumerate(kept_ids)
         ]
     # The one scoring path: the evaluation ranks held-out samples through the same call.
-    ranked_all, pred = rec.rank_arrays(
-        [mi.hetero],
-        mi.graph_features[None, :],
-        dv[None, :],
-        keep=keep,
-        blocked=blocked,
-        deployable_scale=scale,
+    # A calibrated profile (graphrec calibrate): the artefact predicts for the reference
+    # training device and the device's fitted correction is added.
+    dv_pred, calibrated, cal_note = _calibrated_device(dev, ids, dv)
+    pred, proba = rec.predict_arrays([mi.hetero], mi.graph_features[None, :], dv_pred[None, :])
+    if calibrated:
+        from graphrec.device.calibrate import apply_calibration
+
+        pred = apply_calibration(dev.calibration or {}, ids, pred)
+    ranked_all = rec.rank_predictions(
+        pred, proba, keep=keep, blocked=blocked, deployable_scale=scale
     )
     ranked = ranked_all[0]
     cold = np.exp(np.clip(pred.log_cold_start_ms[0, keep], -30.0, 30.0))
@@ -351,7 +354,9 @@ def recommend(
     choices = _mark_precision_and_support(choices, support, allowed, tolerance, errors)
     if top_k is not None:
         choices = choices[: max(int(top_k), 1)]
-    reasons = rec.distance_warnings(mi.graph_features, dv)
+    reasons = rec.distance_warnings(mi.graph_features, dv_pred)
+    if cal_note:
+        reasons.append(cal_note)
     for w in reasons:
         warnings.warn(f"{onnx_path}: {w}", OutOfDistributionWarning, stacklevel=2)
     return Recommendation(
@@ -363,6 +368,29 @@ def recommend(
         warnings=reasons,
         artefact=str(art_path),
     )
+
+
+def _calibrated_device(
+    dev: DeviceProfile, candidates: Sequence[str], dv: np.ndarray
+) -> tuple[np.ndarray, bool, str | None]:
+    """The device vector to predict for, whether the profile's calibration applies, and
+    a note when it has one that does not fit this artefact."""
+    cal = getattr(dev, "calibration", None)
+    if not cal:
+        return dv, False, None
+    from graphrec.device.calibrate import calibration_matches, reference_device_vector
+
+    if not calibration_matches(cal, candidates):
+        return (
+            dv,
+            False,
+            "the profile's calibration was fitted for another artefact's candidates and is "
+            "not used; run graphrec calibrate again",
+        )
+    ref = reference_device_vector(cal)
+    if ref is None or ref.shape != dv.shape:
+        return dv, True, None
+    return ref, True, None
 
 
 def _bench_spec(

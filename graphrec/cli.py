@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "summarize an ONNX or TFLite model: FLOPs, parameters, operators, shapes",
     ),
     "device": ("graphrec.device._cli", "detect and print this machine's device profile"),
+    "calibrate": (
+        "graphrec.device._cli",
+        "measure K probe models here and write a calibrated device profile",
+    ),
     "runtimes": (
         "graphrec.runtimes._cli",
         "list inference runtimes, their versions and deployment candidates",

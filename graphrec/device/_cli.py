@@ -1,4 +1,5 @@
-"""``graphrec device``: detect and print this machine's device profile, or a saved one."""
+"""``graphrec device``: detect and print this machine's device profile, or a saved one;
+``graphrec calibrate``: measure K probe models here and write a calibrated profile."""
 
 from __future__ import annotations
 
@@ -43,8 +44,45 @@ def _cmd_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from graphrec.device.calibrate import calibrate
+
+    console = Console(stderr=True)
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False)
+
+    prof = calibrate(
+        samples=args.samples,
+        budget_min=args.budget_min,
+        out=args.out,
+        store=args.store,
+        device=args.device,
+        artefact=args.artefact,
+        probes=args.probes,
+        method=args.method,
+        probe_models=args.probe_models.split(",") if args.probe_models else None,
+        candidates=args.candidates.split(",") if args.candidates else None,
+        seed=args.seed,
+        progress=say,
+    )
+    cal = prof.calibration or {}
+    if args.json:
+        print(json.dumps({**prof.to_dict(), "device_id": prof.device_id}, indent=2))
+    else:
+        say(
+            f"calibrated {prof.device_id} from {cal.get('k')} probes ({cal.get('n_rows')} "
+            f"measurements, method {cal.get('method')}) in {cal.get('seconds')} s"
+        )
+        if args.out:
+            say(f"use it: graphrec recommend MODEL.onnx --device {args.out}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
-    """Add ``graphrec device`` to the CLI."""
+    """Add ``graphrec device`` and ``graphrec calibrate`` to the CLI."""
     p = subparsers.add_parser(
         "device",
         help="detect and print this machine's device profile",
@@ -55,3 +93,44 @@ def register(subparsers: Any) -> None:
     p.add_argument("--save", metavar="PATH", help="also write the profile to PATH")
     p.add_argument("--profile", metavar="PATH", help="show a saved profile instead of detecting")
     p.set_defaults(func=_cmd_device)
+
+    c = subparsers.add_parser(
+        "calibrate",
+        help="measure K probe models here and write a calibrated device profile",
+        description="Benchmark K probe models (zoo models of the training data, chosen to "
+        "tell most about this device's ranking) on this machine with the real harness, "
+        "fit a per-candidate correction of the recommender's predictions and write the "
+        "calibrated profile that 'graphrec recommend --device PROFILE' uses. Resumable: "
+        "probes already in --store are not measured again.",
+    )
+    c.add_argument("--samples", "-k", type=int, default=10, help="probe models K (default 10)")
+    c.add_argument(
+        "--budget-min", type=float, default=10.0, help="minutes the measurements may take"
+    )
+    c.add_argument("--out", metavar="PATH", help="write the calibrated profile JSON here")
+    c.add_argument(
+        "--store",
+        metavar="PATH",
+        help="results store of the probe measurements (default: OUT.probes.sqlite)",
+    )
+    c.add_argument("--device", metavar="PATH", help="profile to calibrate (default: detected)")
+    c.add_argument("--artefact", metavar="DIR", help="trained recommender folder")
+    c.add_argument(
+        "--probes",
+        choices=("informative", "random"),
+        default="informative",
+        help="how probes are chosen (default informative)",
+    )
+    c.add_argument(
+        "--method",
+        choices=("slope", "offset"),
+        default="slope",
+        help="correction model (default slope)",
+    )
+    c.add_argument("--probe-models", metavar="IDS", help="explicit zoo model ids, comma-separated")
+    c.add_argument(
+        "--candidates", metavar="PATTERNS", help="measure only these candidates (comma-separated)"
+    )
+    c.add_argument("--seed", type=int, default=0, help="seed of random probes")
+    c.add_argument("--json", action="store_true", help="print the calibrated profile as JSON")
+    c.set_defaults(func=_cmd_calibrate)
