@@ -473,7 +473,8 @@ def _gather(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
     data, idx = ins[0], ins[1]
     axis = _axis(int(attrs.get("axis", 0)), len(data.shape))
     if _static(data) and _static(idx):
-        return [np.take(data, idx, axis=axis)]
+        # np.take with a 0-d index gives a NumPy scalar: keep it a (static) 0-d array
+        return [np.asarray(np.take(data, idx, axis=axis))]
     if _static(idx):
         idx_np = np.where(idx < 0, idx + int(data.shape[axis]), idx).astype(np.int64)
         if idx_np.ndim == 0:
@@ -1180,7 +1181,7 @@ def _build_graphrec(path: Path) -> Any:
                 res = _RULES[op](attrs, vals)
                 for name, v in zip(outs, res, strict=False):
                     if name:
-                        env[name] = v
+                        env[name] = np.asarray(v) if isinstance(v, np.generic) else v
             result = tuple(_t(env[o]) for o in self._outputs)
             return result[0] if len(result) == 1 else result
 

@@ -172,6 +172,25 @@ CASES: list[tuple[str, list[Any], list[Any], list[Any], list[Any], int]] = [
         17,
     ),
     (
+        # YOLO-style heads: a grid from a shape, through a scalar Gather and a float Cast
+        "shape_gather_cast_range",
+        [
+            helper.make_node("Shape", ["x"], ["s"]),
+            helper.make_node("Gather", ["s", "one_i"], ["n"], axis=0),
+            helper.make_node("Cast", ["n"], ["nf"], to=TensorProto.FLOAT),
+            helper.make_node("Range", ["zero_f", "nf", "one_f"], ["grid"]),
+            helper.make_node("Add", ["x", "grid"], ["y"]),
+        ],
+        [_vi("x", [2, 5])],
+        [_vi("y", [2, 5])],
+        [
+            numpy_helper.from_array(np.array(1, np.int64), "one_i"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "one_f"),
+        ],
+        17,
+    ),
+    (
         "resize_clip_where",
         [
             helper.make_node(
