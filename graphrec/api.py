@@ -76,6 +76,8 @@ class Choice:
             outputs stay within ``tolerance`` of fp32 (measured error distribution of
             the choice on the training models); ``None`` for fp32 or when unknown.
         tolerance: The relative L2 error that probability is for.
+        extrapolated: The device is far from every training device and not calibrated:
+            this choice's figures are extrapolated (its interval is widened).
     """
 
     rank: int
@@ -93,6 +95,7 @@ class Choice:
     note: str | None = None
     p_within_tolerance: float | None = None
     tolerance: float | None = None
+    extrapolated: bool = False
 
     @property
     def runtime(self) -> str:
@@ -112,6 +115,13 @@ class Recommendation:
         choices: Best first; choices predicted not to run come last.
         warnings: Why the prediction may be unreliable (far from training data).
         artefact: Where the trained models came from.
+        device_status: Where the device stands (:class:`graphrec.device.distance.DeviceFit`):
+            ``training``, ``calibrated``, ``near`` or ``extrapolated``.
+        device_distance: Distance to the nearest training device (``None``: unknown).
+        extrapolated: ``device_status == "extrapolated"``: the device is far from every
+            training device and not calibrated; run ``graphrec calibrate``.
+        statement: The plain statement about the device shown with the table
+            (``None`` on training devices and calibrated profiles).
     """
 
     model_path: str
@@ -121,6 +131,10 @@ class Recommendation:
     choices: list[Choice]
     warnings: list[str] = field(default_factory=list)
     artefact: str = ""
+    device_status: str = "unknown"
+    device_distance: float | None = None
+    extrapolated: bool = False
+    statement: str | None = None
 
     @property
     def best(self) -> Choice:
@@ -352,9 +366,22 @@ def recommend(
         )
     choices = _mark_torch_source(choices, torch_blocker)
     choices = _mark_precision_and_support(choices, support, allowed, tolerance, errors)
+    # The device's place among the training devices (graphrec.device.distance): it
+    # replaces the estimator's device warning with a statement, and widens the intervals
+    # and flattens P(fastest) of uncalibrated predictions on devices that are not
+    # training devices (over all choices, before top_k).
+    from graphrec.device.distance import assess_device, widen_choices
+
+    fit = assess_device(dev, getattr(rec, "info_", {}) or {}, calibrated=calibrated)
+    choices = widen_choices(choices, fit)
     if top_k is not None:
         choices = choices[: max(int(top_k), 1)]
     reasons = rec.distance_warnings(mi.graph_features, dv_pred)
+    if fit.status in ("training", "calibrated"):
+        reasons = [w for w in reasons if not w.startswith("the device differs from every")]
+    elif fit.statement:
+        reasons = [w for w in reasons if not w.startswith("the device differs from every")]
+        reasons.append(fit.statement)
     if cal_note:
         reasons.append(cal_note)
     for w in reasons:
@@ -367,6 +394,10 @@ def recommend(
         choices=choices,
         warnings=reasons,
         artefact=str(art_path),
+        device_status=fit.status,
+        device_distance=fit.distance,
+        extrapolated=fit.extrapolated,
+        statement=fit.statement,
     )
 
 

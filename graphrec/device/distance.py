@@ -219,12 +219,25 @@ def widen_interval(
 
 
 def widen_choices(choices: Sequence[Any], fit: DeviceFit) -> list[Any]:
-    """Copies of ``choices`` (:class:`graphrec.api.Choice`) with widened intervals."""
+    """Copies of ``choices`` (:class:`graphrec.api.Choice`, all of a ranking) with
+    widened intervals, ``P(fastest)`` flattened towards uniform and, for an extrapolated
+    fit, ``extrapolated=True``.
+
+    With ``f = fit.interval_factor()``, ``P(fastest)`` becomes ``(1 - w) p + w / n`` with
+    ``w = 1 - 1/f`` over the ``n`` choices that had ``p > 0``; the order is unchanged.
+    """
     import dataclasses
 
     factor = fit.interval_factor()
+    w = 1.0 - 1.0 / factor if factor > 1.0 else 0.0
+    n = sum(1 for c in choices if c.p_fastest > 0)
     out = []
     for c in choices:
         lo, hi = widen_interval(c.latency_ms, c.latency_low_ms, c.latency_high_ms, factor)
-        out.append(dataclasses.replace(c, latency_low_ms=lo, latency_high_ms=hi))
+        kw: dict[str, Any] = {"latency_low_ms": lo, "latency_high_ms": hi}
+        if w > 0 and n and c.p_fastest > 0:
+            kw["p_fastest"] = (1.0 - w) * c.p_fastest + w / n
+        if hasattr(c, "extrapolated"):
+            kw["extrapolated"] = fit.extrapolated
+        out.append(dataclasses.replace(c, **kw))
     return out

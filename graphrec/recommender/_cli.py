@@ -57,7 +57,9 @@ def render(rec: Any, console: Any) -> None:
     """Print a :class:`~graphrec.api.Recommendation` as a rich table (shared with ``graphrec mine``)."""
     from rich.table import Table
 
-    table = Table(title=f"{rec.model_path} on {rec.device_name} ({rec.device_id})")
+    status = getattr(rec, "device_status", "unknown")
+    tag = " [bold red]EXTRAPOLATED[/bold red]" if getattr(rec, "extrapolated", False) else ""
+    table = Table(title=f"{rec.model_path} on {rec.device_name} ({rec.device_id}){tag}")
     table.add_column("#", justify="right")
     table.add_column("candidate", no_wrap=True)
     for col in ("latency ms (90% interval)", "P(fastest)", "exp. loss"):
@@ -106,8 +108,14 @@ def render(rec: Any, console: Any) -> None:
         else:
             verdict = f"the recommendation did not run ({first.measured_status})"
         console.print(f"measured {len(measured)} choices on this machine: {verdict}")
+    statement = getattr(rec, "statement", None)
+    if statement and status == "extrapolated":
+        console.print(f"[bold red]{statement}[/bold red]")
+    elif statement:
+        console.print(f"[yellow]note:[/yellow] {statement}")
     for w in rec.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        if w != statement:
+            console.print(f"[yellow]warning:[/yellow] {w}")
 
 
 def _train(args: argparse.Namespace) -> int:
