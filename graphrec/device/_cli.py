@@ -7,7 +7,61 @@ import argparse
 import json
 from typing import Any
 
+from graphrec.errors import GraphRecError
+
 __all__ = ["register"]
+
+
+def _microbench_text(mb: dict[str, Any] | None) -> str:
+    if not mb:
+        return "-"
+    parts = []
+    for prec, by_t in mb.get("gemm", {}).items():
+        figs = ", ".join(
+            f"{t}t {v['gflops']:.0f}" for t, v in sorted(by_t.items(), key=lambda kv: int(kv[0]))
+        )
+        parts.append(f"GEMM {prec} GFLOP/s {figs}")
+    bw = mb.get("bandwidth", {})
+    if bw:
+        figs = ", ".join(
+            f"{t}t {v['gbps']:.1f}" for t, v in sorted(bw.items(), key=lambda kv: int(kv[0]))
+        )
+        parts.append(f"copy GB/s {figs}")
+    disp = [
+        f"{rt} {v['us_per_call']:.0f}"
+        for rt, v in mb.get("dispatch", {}).items()
+        if "us_per_call" in v
+    ]
+    if disp:
+        parts.append("dispatch us/call " + ", ".join(disp))
+    return "; ".join(parts) + f" ({mb.get('seconds', 0):.0f} s)"
+
+
+def _capped_microbench(cap: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run the micro-benchmarks in a child process under the cap's environment (oneDNN
+    and ATen read it once, at start)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from graphrec.device import DeviceProfile\n"
+        "from graphrec.device.isa_cap import capped_profile\n"
+        "from graphrec.device.microbench import run_microbench\n"
+        f"prof = capped_profile(DeviceProfile.detect(probe_gpus=False), {cap!r})\n"
+        "print(json.dumps(run_microbench(prof, progress=lambda m: print(m, file=sys.stderr))))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GraphRecError(f"micro-benchmarks under ISA cap {cap} failed (exit {proc.returncode})")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def _cmd_device(args: argparse.Namespace) -> int:
@@ -15,8 +69,31 @@ def _cmd_device(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from graphrec.device.profile import DeviceProfile
+    from graphrec.errors import DeviceProfileError
 
     prof = DeviceProfile.load(args.profile) if args.profile else DeviceProfile.detect()
+    if args.isa_cap:
+        from graphrec.device.isa_cap import capped_profile
+
+        prof = capped_profile(prof, args.isa_cap)
+    if args.microbench:
+        import dataclasses
+
+        from graphrec.device.isa_cap import cap_env
+        from graphrec.device.microbench import run_microbench
+
+        if args.profile and prof.source != "detected":
+            raise DeviceProfileError(
+                args.profile, "micro-benchmarks run on this machine; a spec-sheet profile is not"
+            )
+        err = Console(stderr=True)
+        if args.isa_cap:
+            record = _capped_microbench(args.isa_cap, cap_env(args.isa_cap))
+        else:
+            record = run_microbench(
+                prof, progress=lambda m: err.print(f"[dim]microbench: {m}[/dim]")
+            )
+        prof = dataclasses.replace(prof, microbench=record)
     if args.save:
         prof.save(args.save)
     if args.json:
@@ -37,6 +114,10 @@ def _cmd_device(args: argparse.Namespace) -> int:
             )
         elif key == "isa_flags":
             value = " ".join(value) or "-"
+        elif key == "microbench":
+            value = _microbench_text(value)
+        elif key == "calibration" and value:
+            value = f"calibrated (K={value.get('k', value.get('samples', '?'))})"
         table.add_row(key, "-" if value is None else str(value))
     Console().print(table)
     if args.save:
@@ -92,6 +173,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--save", metavar="PATH", help="also write the profile to PATH")
     p.add_argument("--profile", metavar="PATH", help="show a saved profile instead of detecting")
+    p.add_argument(
+        "--microbench",
+        action="store_true",
+        help="also measure micro-benchmarks (GEMM GFLOP/s per precision and thread count, "
+        "memory bandwidth, per-call dispatch of each runtime; under a minute) and store "
+        "them in the profile",
+    )
+    p.add_argument(
+        "--isa-cap",
+        choices=("avx2", "avx512_core"),
+        help="the profile of this host with oneDNN/ATen capped at this ISA (same host, "
+        "not another CPU); with --microbench, measured under the cap",
+    )
     p.set_defaults(func=_cmd_device)
 
     c = subparsers.add_parser(

@@ -18,7 +18,12 @@ from graphrec.device.profile import ARCH_FEATURES, KNOWN_ISA_FLAGS
 if TYPE_CHECKING:
     from graphrec.device.profile import DeviceProfile
 
-__all__ = ["feature_names", "profile_features"]
+__all__ = [
+    "extended_feature_names",
+    "extended_profile_features",
+    "feature_names",
+    "profile_features",
+]
 
 
 def feature_names() -> tuple[str, ...]:
@@ -66,3 +71,24 @@ def profile_features(profile: DeviceProfile) -> dict[str, float]:
             cc = float(best.compute_capability)
     feats["gpu_compute_capability"] = cc
     return feats
+
+
+def extended_feature_names() -> tuple[str, ...]:
+    """:func:`feature_names` followed by the micro-benchmark features
+    (:func:`graphrec.device.microbench.microbench_feature_names`).
+
+    The shipped artefact reads :func:`feature_names` only (its ``meta.json`` lists the
+    names it was trained on); a recommender retrained on devices with measured
+    micro-benchmarks can read these instead.
+    """
+    from graphrec.device.microbench import microbench_feature_names
+
+    return (*feature_names(), *microbench_feature_names())
+
+
+def extended_profile_features(profile: DeviceProfile) -> dict[str, float]:
+    """:func:`profile_features` plus the profile's micro-benchmark features (0 and
+    ``mb_measured = 0`` when the profile has none), in :func:`extended_feature_names` order."""
+    from graphrec.device.microbench import microbench_features
+
+    return {**profile_features(profile), **microbench_features(profile.microbench)}
