@@ -35,6 +35,29 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = ROOT / "examples" / "workloads"
+#: Policies shown in the narrower tables (every policy is in the JSON).
+SHOWN = (
+    "two_step",
+    "two_step_floor",
+    "infaas",
+    "edf",
+    "edf_accurate",
+    "edf_fastest",
+    "round_robin",
+)
+#: Columns of the SLO-miss table.
+MISS_COLUMNS = (
+    "edf",
+    "edf_accurate",
+    "edf_fastest",
+    "fifo",
+    "round_robin",
+    "least_loaded",
+    "two_step",
+    "two_step_floor",
+)
+#: The baselines the two-step policies are compared with, paired by seed.
+BASELINES = ("edf", "edf_accurate", "edf_fastest", "round_robin")
 
 
 def _ci(values: list[float]) -> tuple[float, float, float]:
@@ -129,7 +152,7 @@ def optimum_gap(seeds: int, tasks: int, lines: list[str], report: dict[str, Any]
                 for p in POLICY_NAMES
             },
         }
-        for p in ("two_step", "infaas", "edf", "round_robin"):
+        for p in SHOWN:
             r = report["optimum"][str(load)]["policies"][p]
             lines.append(
                 f"| {load} | {p} | {_fmt(r['mean_ratio'])} | {r['worst']:.3f} | "
@@ -155,8 +178,7 @@ def sweep(seeds: int, lines: list[str], report: dict[str, Any]) -> dict[str, dic
         lines += [
             f"## 2. Load sweep, `{name}.yaml` (Poisson, {wl.arrivals.tasks} tasks, {seeds} seeds)",
             "",
-            "Success rate, mean [95 % interval]; the mean accuracy of tasks served on time "
-            "is in `schedule.json`.",
+            "Success rate, mean [95 % interval].",
             "",
             "| load | " + " | ".join(POLICY_NAMES) + " |",
             "|---|" + "---|" * len(POLICY_NAMES),
@@ -172,6 +194,16 @@ def sweep(seeds: int, lines: list[str], report: dict[str, Any]) -> dict[str, dic
                 for p, rows in per.items()
             }
             cells = [_fmt(_ci([r["success_rate"] for r in per[p]]), 3) for p in POLICY_NAMES]
+            lines.append(f"| {load} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            f"Mean accuracy of the tasks served on time, `{name}.yaml`, mean [95 % interval]:",
+            "",
+            "| load | " + " | ".join(SHOWN) + " |",
+            "|---|" + "---|" * len(SHOWN),
+        ]
+        for load, per in kept[name].items():
+            cells = [_fmt(_ci([r["mean_accuracy"] for r in per[p]]), 4) for p in SHOWN]
             lines.append(f"| {load} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
@@ -204,33 +236,47 @@ def sweep(seeds: int, lines: list[str], report: dict[str, Any]) -> dict[str, dic
 
 def acceptance(kept: dict[str, dict[float, Any]], lines: list[str], report: dict[str, Any]) -> None:
     lines += [
-        "## 3. Acceptance: two_step against EDF and round-robin, paired by seed",
+        "## 3. Acceptance: the two-step policies against each baseline, paired by seed",
         "",
         "Differences in points (x100), mean [95 % interval]. `accuracy` is the mean accuracy "
-        "of the tasks served on time; `acc x success` counts a missed task as accuracy 0.",
+        "of the tasks served on time; `acc x success` counts a missed task as accuracy 0. "
+        "`headroom` is 100 minus the baseline's success rate: no policy can beat the "
+        "baseline's success by more.",
         "",
-        "| workload | load | vs | success (points) | accuracy (points) | acc x success (points) |",
-        "|---|---|---|---|---|---|",
+        "| workload | load | policy | vs | success (points) | accuracy (points) | "
+        "acc x success (points) | headroom |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     report["acceptance"] = {}
     for name, by_load in kept.items():
         report["acceptance"][name] = {}
         for load in (0.8, 0.9, 1.0, 1.1, 1.2):
             per = by_load[load]
-            entry = {}
-            for other in ("edf", "round_robin"):
-                a, b = per["two_step"], per[other]
-                ds = [x["success_rate"] - y["success_rate"] for x, y in zip(a, b, strict=True)]
-                da = [x["mean_accuracy"] - y["mean_accuracy"] for x, y in zip(a, b, strict=True)]
-                de = [
-                    x["success_rate"] * x["mean_accuracy"] - y["success_rate"] * y["mean_accuracy"]
-                    for x, y in zip(a, b, strict=True)
-                ]
-                entry[other] = {"success": _ci(ds), "accuracy": _ci(da), "effective": _ci(de)}
-                lines.append(
-                    f"| {name} | {load} | {other} | {_fmt(_ci(ds), 1, 100)} | "
-                    f"{_fmt(_ci(da), 1, 100)} | {_fmt(_ci(de), 1, 100)} |"
-                )
+            entry: dict[str, Any] = {}
+            for mine in ("two_step", "two_step_floor"):
+                entry[mine] = {}
+                for other in BASELINES:
+                    a, b = per[mine], per[other]
+                    ds = [x["success_rate"] - y["success_rate"] for x, y in zip(a, b, strict=True)]
+                    da = [
+                        x["mean_accuracy"] - y["mean_accuracy"] for x, y in zip(a, b, strict=True)
+                    ]
+                    de = [
+                        x["success_rate"] * x["mean_accuracy"]
+                        - y["success_rate"] * y["mean_accuracy"]
+                        for x, y in zip(a, b, strict=True)
+                    ]
+                    room = 1 - float(np.mean([y["success_rate"] for y in b]))
+                    entry[mine][other] = {
+                        "success": _ci(ds),
+                        "accuracy": _ci(da),
+                        "effective": _ci(de),
+                        "headroom": room,
+                    }
+                    lines.append(
+                        f"| {name} | {load} | {mine} | {other} | {_fmt(_ci(ds), 1, 100)} | "
+                        f"{_fmt(_ci(da), 1, 100)} | {_fmt(_ci(de), 1, 100)} | {100 * room:.1f} |"
+                    )
             report["acceptance"][name][str(load)] = entry
     lines += [
         "",
@@ -239,8 +285,8 @@ def acceptance(kept: dict[str, dict[float, Any]], lines: list[str], report: dict
         "Misses summed over seeds; `x` = misses of that policy / misses of infaas "
         "(INFaaS reports 1.6x fewer misses than its baselines).",
         "",
-        "| workload | load | infaas misses | edf | fifo | round_robin | least_loaded | two_step |",
-        "|---|---|---|---|---|---|---|---|",
+        "| workload | load | infaas misses | " + " | ".join(p for p in MISS_COLUMNS) + " |",
+        "|---|---|---|" + "---|" * len(MISS_COLUMNS),
     ]
     report["slo_misses"] = {}
     for name, by_load in kept.items():
@@ -256,19 +302,27 @@ def acceptance(kept: dict[str, dict[float, Any]], lines: list[str], report: dict
             }
             report["slo_misses"][name][str(load)] = miss
             base = max(miss["infaas"], 1)
-            cells = [
-                f"{miss[p]} ({miss[p] / base:.2f}x)"
-                for p in ("edf", "fifo", "round_robin", "least_loaded", "two_step")
-            ]
+            cells = [f"{miss[p]} ({miss[p] / base:.2f}x)" for p in MISS_COLUMNS]
             lines.append(f"| {name} | {load} | {miss['infaas']} | " + " | ".join(cells) + " |")
     lines.append("")
 
 
-def ray_vs_sim(lines: list[str], report: dict[str, Any], seeds: int, calibrate: int) -> None:
+def ray_vs_sim(
+    lines: list[str],
+    report: dict[str, Any],
+    seeds: list[int],
+    calibrate: int,
+    cache: Path,
+    only_new: bool = False,
+) -> None:
+    """Section 4. Each seed's result is kept in ``cache`` (``ray_seed<S>.json``); a seed
+    already there is read back, not served again, so the section runs in chunks (one seed
+    per measurement-lock hold) and the last call writes the whole table."""
+    from graphrec.serving.policies import POLICY_NAMES
     from graphrec.serving.prototype import serve_workload
 
     lines += [
-        "## 4. Ray prototype vs simulator (`ray_small.yaml`)",
+        "## 4. Ray prototype vs simulator (`ray_small.yaml`, every policy)",
         "",
         "Same drawn instance: served by two Ray actors with real onnxruntime sessions of "
         "zoo models (one under artificial load), and simulated. Latencies for planning and "
@@ -276,28 +330,70 @@ def ray_vs_sim(lines: list[str], report: dict[str, Any], seeds: int, calibrate: 
         "actors busy at once): once to set the arrival rate, then again on each policy's "
         "fresh actors just before they serve; the simulator runs on the latter.",
         "",
-        "| seed | policy | success real | success sim | diff (points) | accuracy real | accuracy sim |",
+        "| seed | policy | success real | success sim | diff (points) | accuracy real | "
+        "accuracy sim |",
         "|---|---|---|---|---|---|---|",
     ]
     report["ray"] = []
-    for seed in range(seeds):
-        out = serve_workload(
-            WORKLOADS / "ray_small.yaml",
-            ["two_step", "edf", "round_robin"],
-            seed=seed,
-            cache=ROOT / "runs" / "serving_onnx",
-            calibrate_runs=calibrate,
-        )
+    cache.mkdir(parents=True, exist_ok=True)
+    diffs: dict[str, list[float]] = {p: [] for p in POLICY_NAMES}
+    for seed in seeds:
+        path = cache / f"ray_seed{seed}.json"
+        if path.exists():
+            out = json.loads(path.read_text())
+        elif only_new:
+            continue
+        else:
+            t0 = time.perf_counter()
+            out = serve_workload(
+                WORKLOADS / "ray_small.yaml",
+                list(POLICY_NAMES),
+                seed=seed,
+                cache=ROOT / "runs" / "serving_onnx",
+                calibrate_runs=calibrate,
+            )
+            out["wall_s"] = time.perf_counter() - t0
+            print(f"ray seed {seed}: {out['wall_s']:.0f} s", flush=True)
+            out["generated"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            path.write_text(json.dumps(out, indent=1, default=str) + "\n")
         report["ray"].append({"seed": seed, **out})
         for p, r in out["policies"].items():
             real, sim = r["real"], r["simulated"]
+            diffs.setdefault(p, []).append(100 * (real["success_rate"] - sim["success_rate"]))
             lines.append(
                 f"| {seed} | {p} | {real['success_rate']:.3f} | {sim['success_rate']:.3f} | "
                 f"{100 * (real['success_rate'] - sim['success_rate']):+.1f} | "
                 f"{real['mean_accuracy']:.3f} | {sim['mean_accuracy']:.3f} |"
             )
-        for p, r in out["policies"].items():
-            lines.append(f"| {seed} | ({p}: p50 ms) | {json.dumps(r['latency_p50_ms'])} | | | | |")
+        first = next(iter(out["policies"]))
+        lines.append(
+            f"| {seed} | (arrival-rate p50 ms) | {json.dumps(out['latency_p50_ms'])} | | | | |"
+        )
+        lines.append(
+            f"| {seed} | ({first}: p50 ms before serving) | "
+            f"{json.dumps(out['policies'][first]['latency_p50_ms'])} | | | | |"
+        )
+    lines += [
+        "",
+        "Real minus simulated success per policy over the seeds above (points): "
+        "mean, largest |difference|, seeds within 5 points.",
+        "",
+        "| policy | mean diff | max abs diff | within 5 points |",
+        "|---|---|---|---|",
+    ]
+    report["ray_summary"] = {}
+    for p, ds in diffs.items():
+        if not ds:
+            continue
+        arr = np.array(ds)
+        within = int((np.abs(arr) <= 5).sum())
+        report["ray_summary"][p] = {
+            "mean_diff": float(arr.mean()),
+            "max_abs_diff": float(np.abs(arr).max()),
+            "within_5": within,
+            "seeds": len(ds),
+        }
+        lines.append(f"| {p} | {arr.mean():+.1f} | {np.abs(arr).max():.1f} | {within}/{len(ds)} |")
     lines.append("")
 
 
@@ -309,7 +405,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only-ray", action="store_true", help="only section 4, to schedule_ray.md / .json"
     )
-    parser.add_argument("--ray-seeds", type=int, default=3)
+    parser.add_argument("--ray-seeds", type=int, default=3, help="seeds 0..N-1 of section 4")
+    parser.add_argument(
+        "--ray-seed",
+        type=int,
+        action="append",
+        help="serve only this seed (repeatable); the report then lists the cached seeds",
+    )
+    parser.add_argument(
+        "--ray-cache",
+        type=Path,
+        default=ROOT / "runs" / "schedule_ray",
+        help="folder keeping each Ray seed's result (resumable)",
+    )
     parser.add_argument("--calibrate", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports")
     args = parser.parse_args(argv)
@@ -320,8 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         "# graphrec schedule: benchmark report",
         "",
         f"Generated by `benchmarks/bench_schedule.py --seeds {args.seeds}` on {started}, "
-        f"{platform.machine()} with {os.cpu_count()} CPUs (shared with a measurement "
-        "campaign while it ran). Latencies: graphrec's measured dataset "
+        f"{platform.machine()} with {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the start (a shared machine). Latencies: graphrec's "
+        "measured dataset "
         "(`graphrec/data/measurements`); accuracies: digits MLPs "
         "(`graphrec.serving.accuracy`), see each workload's `accuracy_source`.",
         "",
@@ -338,9 +447,19 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines[mark:]), flush=True)
         mark = len(lines)
     if not args.no_ray:
-        ray_vs_sim(lines, report, args.ray_seeds, args.calibrate)
+        wanted = list(range(args.ray_seeds))
+        if args.ray_seed:
+            for seed in args.ray_seed:  # serve (or read back) just these first
+                ray_vs_sim([], {}, [seed], args.calibrate, args.ray_cache)
+            wanted = sorted(set(wanted) | set(args.ray_seed))
+        ray_vs_sim(
+            lines, report, wanted, args.calibrate, args.ray_cache, only_new=bool(args.ray_seed)
+        )
         print("\n".join(lines[mark:]), flush=True)
-    lines.append(f"Total wall time {time.perf_counter() - t0:.0f} s.")
+    lines.append(
+        f"Total wall time {time.perf_counter() - t0:.0f} s; load average "
+        f"{os.getloadavg()[0]:.1f} at the end."
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "schedule_ray" if args.only_ray else "schedule"
     (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
