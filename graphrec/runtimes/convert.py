@@ -316,7 +316,10 @@ def _clip(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
     lo_v = None if lo is None else float(np.asarray(lo).reshape(-1)[0]) if _static_like(lo) else lo
     hi_v = None if hi is None else float(np.asarray(hi).reshape(-1)[0]) if _static_like(hi) else hi
     if isinstance(lo_v, torch.Tensor) or isinstance(hi_v, torch.Tensor):
-        return [torch.clamp(x, lo_v, hi_v)]
+        # torch.clamp takes two numbers or two tensors, not one of each
+        lo_t = None if lo_v is None else _t(lo_v).to(x.dtype)
+        hi_t = None if hi_v is None else _t(hi_v).to(x.dtype)
+        return [torch.clamp(x, lo_t, hi_t)]
     return [torch.clamp(x, lo_v, hi_v)]
 
 

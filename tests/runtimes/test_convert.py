@@ -191,6 +191,20 @@ CASES: list[tuple[str, list[Any], list[Any], list[Any], list[Any], int]] = [
         17,
     ),
     (
+        # a Clip bound computed at run time beside a constant one (torch.clamp takes two
+        # numbers or two tensors)
+        "clip_runtime_bound",
+        [
+            helper.make_node("ReduceMean", ["x"], ["m0"], keepdims=0),
+            helper.make_node("Unsqueeze", ["m0", "ax0"], ["m"]),  # shape (1,), as exported
+            helper.make_node("Clip", ["x", "m", "hi"], ["y"]),
+        ],
+        [_vi("x", [2, 6])],
+        [_vi("y", [2, 6])],
+        [numpy_helper.from_array(np.array(0.8, np.float32), "hi"), _i("ax0", [0])],
+        17,
+    ),
+    (
         "resize_clip_where",
         [
             helper.make_node(
@@ -387,15 +401,18 @@ def test_harness_rows_for_a_bare_file(cnn_path: Path, mlp_path: Path, tmp_path: 
     assert GRAPHREC_CONVERTER in str(statuses["topk"][1])
 
 
-def test_resize_with_constant_scales_exports(tmp_path: Path) -> None:
-    """Resize's float ``scales`` initializer stays a number for ``torch.export`` (it was a
-    buffer, so LiteRT and ExecuTorch failed on FPN-style detectors: '.numpy() is not
-    supported for tensor subclasses')."""
+@pytest.mark.parametrize(
+    "name", ["resize_clip_where", "clip_runtime_bound", "shape_gather_cast_range"]
+)
+def test_conversions_that_torch_export_takes(name: str, tmp_path: Path) -> None:
+    """Patterns of real exports that ``torch.export`` (LiteRT's and ExecuTorch's first step)
+    used to refuse: Resize's float ``scales`` initializer was a buffer ('.numpy() is not
+    supported for tensor subclasses', FPN-style detectors); a Clip with one run-time and
+    one constant bound ('clamp() received an invalid combination of arguments')."""
     import torch
 
-    case = next(c for c in CASES if c[0] == "resize_clip_where")
-    _name, nodes, ins, outs, inits, opset = case
-    path = _save(tmp_path / "resize.onnx", nodes, ins, outs, inits, opset)
+    _name, nodes, ins, outs, inits, opset = next(c for c in CASES if c[0] == name)
+    path = _save(tmp_path / f"{name}.onnx", nodes, ins, outs, inits, opset)
     spec = model_spec(path)
     module = onnx_torch_module(str(path))
     args = tuple(torch.from_numpy(a) for a in make_inputs(spec))
