@@ -27,7 +27,7 @@ from typing import Any
 from graphrec.serving.state import STATUSES, Assign, ClusterView, Instance, Outcome
 from graphrec.serving.workload import Workload, WorkloadError, load_workload
 
-__all__ = ["ServerActor", "serve_instance", "serve_workload"]
+__all__ = ["ServerActor", "observed_table", "serve_instance", "serve_workload", "with_table"]
 
 _EWMA = 0.3
 
@@ -148,6 +148,39 @@ def _calibrated_table(instance: Instance, actors: list[Any], runs: int) -> Any:
     )
 
 
+def observed_table(
+    table: Any, log: list[tuple[int, int, int, float, float]], least: int = 5
+) -> Any:
+    """``table`` with each (app, variant, server) that ran at least ``least`` times during
+    a real run replaced by the p10/p50/p90 of the round trips the driver saw then."""
+    import dataclasses
+
+    import numpy as np
+
+    times: dict[tuple[int, int, int], list[float]] = {}
+    for s, a, v, _inside, seen in log:
+        times.setdefault((a, v, s), []).append(seen)
+    p10, p50, p90 = table.p10_ms.copy(), table.p50_ms.copy(), table.p90_ms.copy()
+    used = 0
+    for (a, v, s), ms in times.items():
+        if len(ms) >= least:
+            p10[a, v, s], p50[a, v, s], p90[a, v, s] = np.percentile(ms, [10, 50, 90])
+            used += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.log(p50)
+        sigma = np.maximum((np.log(p90) - np.log(p10)) / (2 * 1.2815515655446004), 0.0)
+    return dataclasses.replace(
+        table,
+        p10_ms=p10,
+        p50_ms=p50,
+        p90_ms=p90,
+        mu=mu,
+        sigma=np.where(table.hosted, sigma, np.nan),
+        source=f"round trips seen during the real run ({used} pairs with >= {least} runs; "
+        "the others as re-measured before it)",
+    )
+
+
 def with_table(instance: Instance, table: Any) -> Instance:
     """The same tasks with their latencies redrawn from ``table`` (same normal draws)."""
     import dataclasses
@@ -191,7 +224,7 @@ def serve_instance(
     policy_name: str,
     cache: Path | None = None,
     actor_cpus: float = 0.0,
-    service_log: list[tuple[int, int, float, float]] | None = None,
+    service_log: list[tuple[int, int, int, float, float]] | None = None,
     calibrate_runs: int = 0,
 ) -> tuple[tuple[Outcome, ...], Instance]:
     """Serve ``instance`` for real on Ray actors with policy ``policy_name``.
@@ -204,8 +237,8 @@ def serve_instance(
         policy_name: The policy.
         cache: Folder for the regenerated ONNX models.
         actor_cpus: Ray CPUs each actor reserves.
-        service_log: If given, gets one ``(server, variant, ms inside the actor, ms the
-            driver saw)`` per completed task.
+        service_log: If given, gets one ``(server, app, variant, ms inside the actor, ms
+            the driver saw)`` per completed task.
         calibrate_runs: If positive, re-measure every (variant, server) on the fresh
             actors this many times just before serving; the policy then plans with those
             latencies (same arrivals and deadlines).
@@ -294,7 +327,7 @@ def serve_instance(
 
     order = sorted(range(instance.n_tasks), key=lambda t: float(instance.arrival_ms[t]))
     nxt = 0
-    service_ms: list[tuple[int, int, float, float]] = []  # server, variant, in actor, observed
+    service_ms: list[tuple[int, int, int, float, float]] = []  # server, app, variant, ms x2
     try:
         while nxt < len(order) or inflight or events:
             now = now_ms()
@@ -332,7 +365,13 @@ def serve_instance(
                 assert task is not None
                 try:
                     service_ms.append(
-                        (s, st.running_variant, float(ray.get(ref)), end - st.running_since_ms)
+                        (
+                            s,
+                            int(instance.app[task]),
+                            st.running_variant,
+                            float(ray.get(ref)),
+                            end - st.running_since_ms,
+                        )
                     )
                 except ray.exceptions.RayActorError:
                     outcomes[task] = Outcome(
@@ -417,8 +456,10 @@ def serve_workload(
 
     Returns:
         ``{"latency_source", "latency_p50_ms", "policies": {policy: {"real",
-        "simulated", "reasons", "tasks"}}}``: metrics of the real run and of the
-        simulator on the same instance.
+        "simulated", "simulated_as_seen", "reasons", "tasks"}}}``: metrics of the real
+        run and of the simulator on the same instance, with the latencies re-measured
+        before the run (``simulated``) and with those the run saw (``simulated_as_seen``,
+        :func:`observed_table`).
     """
     import ray
 
@@ -464,8 +505,13 @@ def serve_workload(
             for a, v, s in zip(*table.hosted.nonzero(), strict=True)
         }
         for name in names:
-            real, planned = serve_instance(inst, name, folder, calibrate_runs=calibrate_runs)
+            log: list[tuple[int, int, int, float, float]] = []
+            real, planned = serve_instance(
+                inst, name, folder, service_log=log, calibrate_runs=calibrate_runs
+            )
             sim = simulate(planned, make_policy(name, seed)).outcomes
+            seen = with_table(planned, observed_table(planned.table, log))
+            sim_seen = simulate(seen, make_policy(name, seed)).outcomes
             reasons: dict[str, int] = {}
             for o in real:
                 if o.reason:
@@ -473,6 +519,7 @@ def serve_workload(
             out["policies"][name] = {
                 "real": metrics(planned, real),
                 "simulated": metrics(planned, sim),
+                "simulated_as_seen": metrics(seen, sim_seen),
                 "latency_p50_ms": {
                     f"{wl.apps[a].name}/{wl.apps[a].variants[v].name}@{wl.servers[s].name}": round(
                         float(planned.table.p50_ms[a, v, s]), 3
