@@ -69,10 +69,10 @@ CALIBRATION_VERSION = 1
 #: Prior standard deviations (log-latency) of the correction's levels.
 PRIOR_SD: dict[str, float] = {
     "global": 2.0,
-    "runtime": 0.5,
-    "threads": 0.3,
-    "candidate": 0.2,
-    "slope": 0.2,
+    "runtime": 0.7,
+    "threads": 0.5,
+    "candidate": 0.5,
+    "slope": 0.3,
 }
 #: Floor of the noise standard deviation of one probe measurement (log-latency).
 NOISE_SD_FLOOR = 0.05
@@ -171,8 +171,10 @@ class CorrectionModel:
     def fit(self, rows: Sequence[tuple[int, float, float]]) -> CorrectionModel:
         """Posterior given probe rows ``(candidate column, model size, delta)``.
 
-        The noise variance is estimated from the residuals of a first fit (floored at
-        :data:`NOISE_SD_FLOOR`), then the posterior is recomputed with it.
+        The noise variance comes from the residuals of a first fit under a prior ten
+        times wider (so that the noise does not absorb what the levels should explain),
+        divided by its residual degrees of freedom and floored at
+        :data:`NOISE_SD_FLOOR`; the posterior is then computed with the real prior.
         """
         if not rows:
             raise CalibrationError("no probe measurement to calibrate from")
@@ -181,14 +183,15 @@ class CorrectionModel:
         y = np.array([r[2] for r in rows], dtype=np.float64)
         m0, S0 = self.prior()
         prec0 = np.linalg.inv(S0)
-        noise = max(NOISE_SD_FLOOR**2, 0.1**2)
-        for _ in range(2):
-            A = P.T @ P / noise + prec0
-            cov = np.linalg.inv(A)
-            w = cov @ (P.T @ y / noise + prec0 @ m0)
-            resid = y - P @ w
-            dof = max(len(y) - 1.0, 1.0)
-            noise = max(float(resid @ resid) / dof, NOISE_SD_FLOOR**2)
+        wide = prec0 / 100.0
+        noise0 = NOISE_SD_FLOOR**2
+        A = P.T @ P / noise0 + wide
+        cov = np.linalg.inv(A)
+        w = cov @ (P.T @ y / noise0 + wide @ m0)
+        resid = y - P @ w
+        hat = float(np.trace(P @ cov @ P.T)) / noise0
+        dof = max(len(y) - hat, 1.0)
+        noise = max(float(resid @ resid) / dof, NOISE_SD_FLOOR**2)
         A = P.T @ P / noise + prec0
         self.cov = np.linalg.inv(A)
         self.weights = self.cov @ (P.T @ y / noise + prec0 @ m0)
