@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_COUNTS",
     "PARAM_RANGES",
     "ModulePoint",
+    "adaptive_points",
     "build_module",
     "sample_points",
 ]
@@ -259,7 +260,7 @@ class _G:
         self.inputs.append(helper.make_tensor_value_info(nm, TensorProto.FLOAT, list(shape)))
         return nm
 
-    def weight(self, shape: Sequence[int], scale: float | None = None, dtype: Any = None) -> str:
+    def weight(self, shape: Sequence[int], scale: Any = None, dtype: Any = None) -> str:
         from onnx import numpy_helper
 
         nm = self.name("w")
@@ -489,3 +490,65 @@ def build_module(point: ModulePoint, out_dir: str | Path, *, seed: int = 0) -> P
     onnx.save(model, str(tmp))
     tmp.replace(path)
     return path
+
+
+def _perturb(
+    rng: np.random.Generator, t: str, p: Mapping[str, Any], spread: float
+) -> dict[str, Any]:
+    out = dict(p)
+    space = PARAM_RANGES.get(t, {})
+    for k, spec in space.items():
+        if isinstance(spec, tuple) and k in out:
+            lo, hi = spec
+            v = float(out[k]) * math.exp(rng.normal(0.0, spread))
+            out[k] = int(min(max(round(v), lo), hi))
+        elif isinstance(spec, list) and k in out and rng.random() < 0.25:
+            out[k] = _draw(rng, spec)
+    return out
+
+
+def adaptive_points(
+    points: Sequence[ModulePoint],
+    errors: Mapping[str, float],
+    n: int,
+    *,
+    threshold: float = 0.10,
+    spread: float = 0.35,
+    seed: int = 1,
+) -> list[ModulePoint]:
+    """New points near the points whose cross-validated error exceeds ``threshold``.
+
+    nn-Meter's adaptive sampling: a point predicted badly marks a region of the parameter
+    space the data does not cover well enough, so new points are drawn around it (sizes
+    perturbed log-normally by ``spread``, choices re-drawn with probability 1/4). Points
+    are picked with probability proportional to their error, so the worst regions, of
+    whichever module type, get the most.
+
+    Args:
+        points: The points already measured (their parameters are perturbed).
+        errors: Cross-validated relative error by point id.
+        n: Points to draw.
+        threshold: Only points predicted worse than this seed new ones.
+        spread: Standard deviation of the log-normal size perturbation.
+        seed: Random seed.
+    """
+    rng = np.random.default_rng(seed)
+    pool = [p for p in points if errors.get(p.point_id, 0.0) > threshold]
+    if not pool or n <= 0:
+        return []
+    w = np.array([errors[p.point_id] for p in pool])
+    w = w / w.sum()
+    out: list[ModulePoint] = []
+    tries = 0
+    while len(out) < n and tries < 50 * n:
+        tries += 1
+        base = pool[int(rng.choice(len(pool), p=w))]
+        q = _perturb(rng, base.module_type, base.params, spread)
+        if base.module_type == "conv" and q.get("residual"):
+            q["cout"], q["stride"] = q["cin"], 1
+        if base.module_type == "gconv":
+            q["c"] = max(q["groups"], q["c"] // q["groups"] * q["groups"])
+        if not _cost_ok(base.module_type, q, base.batch):
+            continue
+        out.append(ModulePoint(base.module_type, q, base.batch))
+    return out

@@ -170,7 +170,7 @@ class CatBoost(ModuleRegressor):
 
     name = "catboost"
 
-    def __init__(self, iterations: int = 400, depth: int = 4, seed: int = 0) -> None:
+    def __init__(self, iterations: int = 300, depth: int = 4, seed: int = 0) -> None:
         super().__init__(seed)
         self.iterations = iterations
         self.depth = depth
@@ -215,13 +215,14 @@ def _torch_fit(
 ) -> None:
     import torch
 
+    torch.set_num_threads(1)  # tiny networks: more threads only contend on a shared machine
     torch.manual_seed(seed)
     xt = torch.tensor(xs, dtype=torch.float32)
     yt = torch.tensor(np.nan_to_num(y), dtype=torch.float32)
     mt = torch.tensor(~np.isnan(y), dtype=torch.float32)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=wd)
     n = len(xt)
-    bs = min(64, n)
+    bs = n if n <= 256 else 128  # full batch on the small per-type datasets
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         perm = torch.randperm(n, generator=gen)
@@ -259,7 +260,7 @@ class MLP(ModuleRegressor):
 
     name = "mlp"
 
-    def __init__(self, hidden: int = 64, epochs: int = 400, seed: int = 0) -> None:
+    def __init__(self, hidden: int = 64, epochs: int = 250, seed: int = 0) -> None:
         super().__init__(seed)
         self.hidden = hidden
         self.epochs = epochs
@@ -276,7 +277,7 @@ class MLP(ModuleRegressor):
         ]
         net = torch.nn.Sequential(lins[0], torch.nn.ReLU(), lins[1], torch.nn.ReLU(), lins[2])
         with torch.enable_grad():
-            _torch_fit(net, xs, y - self.arrays["y_mean"], self.epochs, 3e-3, 1e-4, self.seed)
+            _torch_fit(net, xs, y - self.arrays["y_mean"], self.epochs, 1e-2, 1e-4, self.seed)
         self.arrays.update(_linear_arrays(lins, "l"))
         return self
 
@@ -295,7 +296,7 @@ class MEDN(ModuleRegressor):
     name = "medn"
 
     def __init__(
-        self, hidden: int = 48, embedding: int = 16, epochs: int = 400, seed: int = 0
+        self, hidden: int = 48, embedding: int = 16, epochs: int = 250, seed: int = 0
     ) -> None:
         super().__init__(seed)
         self.hidden = hidden
@@ -329,12 +330,12 @@ class MEDN(ModuleRegressor):
             def forward(self, h: Any) -> Any:
                 for lin in self.enc:
                     h = torch.relu(lin(h))
-                outs = [d[1](torch.relu(d[0](h))) for d in self.decs]
+                outs = [d[1](torch.relu(d[0](h))) for d in self.decs]  # type: ignore[index]
                 return torch.cat(outs, dim=1)
 
         net = _Net()
         with torch.enable_grad():
-            _torch_fit(net, xs, y - self.arrays["y_mean"], self.epochs, 3e-3, 1e-4, self.seed)
+            _torch_fit(net, xs, y - self.arrays["y_mean"], self.epochs, 1e-2, 1e-4, self.seed)
         self.arrays.update(_linear_arrays(enc, "e"))
         for j, d in enumerate(decs):
             self.arrays.update(_linear_arrays(d, f"d{j}_"))

@@ -192,7 +192,13 @@ class _View:
         if op in FREE_OPS or not self.dyn_ins(i):
             return True
         outs = self.outs[i]
-        return bool(outs and all(self.g.tensor_dtype_name(t) in ("int64", "int32", "bool") and self.numel(t) <= 64 for t in outs))
+        return bool(
+            outs
+            and all(
+                self.g.tensor_dtype_name(t) in ("int64", "int32", "bool") and self.numel(t) <= 64
+                for t in outs
+            )
+        )
 
 
 def _grow_epilogue(v: _View, mod: list[int], taken: set[int], allow_external: int) -> int:
