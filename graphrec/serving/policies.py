@@ -286,6 +286,9 @@ class TwoStepPolicy:
         self.price_weight = price_weight
         self.accuracy_floor = accuracy_floor
         self._allowed: dict[tuple[int, int], list[int]] = {}
+        self._memo: dict[tuple[int, int, float, float, float], int] = {}
+        self._util: dict[tuple[int, int], float] = {}
+        self._sure: dict[tuple[int, int, int], float] = {}
         self._seen: set[int] = set()
         self._last_arrival_ms: float | None = None
         self._gap_ms: float | None = None
@@ -327,6 +330,7 @@ class TwoStepPolicy:
         if cap <= 0:
             return 0.0
         rho = min(1.0, (1.0 / self._gap_ms) / cap)
+        rho = round(rho * 100) / 100  # steps of 0.01: plans can be reused between arrivals
         mean_fast_ms = len(live) / cap
         return self.price_weight * rho * rho / mean_fast_ms
 
@@ -361,7 +365,14 @@ class TwoStepPolicy:
         budget = float(inst.deadline_ms[task]) - start_ms
         if budget <= 0:
             return 0.0
-        mu = float(view.table.mu[app, v, s]) + math.log(view.servers[s].speed_estimate)
+        speed = view.servers[s].speed_estimate
+        key = (app, v, s)
+        if key not in self._sure:  # beyond this many ms, the chance of being late is < 1e-5
+            mu0, sigma0 = float(view.table.mu[app, v, s]), float(view.table.sigma[app, v, s])
+            self._sure[key] = math.exp(mu0 + 4.3 * max(sigma0, 0.0))
+        if budget >= self._sure[key] * speed:
+            return 1.0
+        mu = float(view.table.mu[app, v, s]) + math.log(speed)
         sigma = float(view.table.sigma[app, v, s])
         if sigma <= 0:
             return 1.0 if math.log(budget) >= mu - 1e-12 else 0.0
@@ -373,6 +384,10 @@ class TwoStepPolicy:
         """The variant of highest expected utility (chance of ending on time from
         ``start_ms`` times the utility) less ``price`` per ms it takes beyond the app's
         default variant; ties go to the default."""
+        speed = view.servers[server].speed_estimate
+        key = (task, server, start_ms, price, speed)
+        if key in self._memo:
+            return self._memo[key]
         inst = view.instance
         app = int(inst.app[task])
         default = view.default_variant(app, server)
@@ -380,11 +395,20 @@ class TwoStepPolicy:
         best, best_score = default, -math.inf
         for v in self._variants(view, app, server):
             ms = view.expected_ms(app, v, server)
-            score = self._on_time(view, task, v, server, start_ms) * inst.utility(task, v)
+            score = self._on_time(view, task, v, server, start_ms) * self._utility(view, task, v)
             score -= price * max(0.0, ms - base_ms)
             if score > best_score + 1e-12 or (v == default and score >= best_score - 1e-12):
                 best, best_score = v, score
+        if len(self._memo) > 100_000:
+            self._memo.clear()
+        self._memo[key] = best
         return best
+
+    def _utility(self, view: ClusterView, task: int, v: int) -> float:
+        key = (task, v)
+        if key not in self._util:
+            self._util[key] = view.instance.utility(task, v)
+        return self._util[key]
 
     def _first_late(
         self,
@@ -447,7 +471,7 @@ class TwoStepPolicy:
                 )
                 if saved <= 0:
                     continue
-                loss = inst.utility(t, variants[t]) - inst.utility(t, faster)
+                loss = self._utility(view, t, variants[t]) - self._utility(view, t, faster)
                 cand = (loss / saved, t, faster)
                 if best is None or cand[:2] < best[:2]:
                     best = cand
@@ -459,7 +483,7 @@ class TwoStepPolicy:
             def density(t: int) -> float:
                 app = int(inst.app[t])
                 v = variants[t]
-                return inst.utility(t, v) / view.expected_ms(app, v, server)
+                return self._utility(view, t, v) / view.expected_ms(app, v, server)
 
             victim = min(order[: k + 1], key=lambda t: (density(t), -t))
             order.remove(victim)
@@ -472,7 +496,7 @@ class TwoStepPolicy:
         for t in order:
             t_ms += view.expected_ms(int(inst.app[t]), variants[t], server)
             finish[t] = t_ms
-        utility = sum(inst.utility(t, variants[t]) for t in order)
+        utility = sum(self._utility(view, t, variants[t]) for t in order)
         return _Plan(order, variants, shed, finish, utility)
 
     def _undo_downgrades(
@@ -500,7 +524,7 @@ class TwoStepPolicy:
                 extra = view.expected_ms(app, up, server) - view.expected_ms(
                     app, variants[t], server
                 )
-                gain = inst.utility(t, up) - inst.utility(t, variants[t])
+                gain = self._utility(view, t, up) - self._utility(view, t, variants[t])
                 steps.append((-gain / max(extra, 1e-9), t, up))
             for _, t, up in sorted(steps):
                 old = variants[t]
