@@ -289,11 +289,19 @@ class TwoStepPolicy:
         self._memo: dict[tuple[int, int, float, float, float], int] = {}
         self._util: dict[tuple[int, int], float] = {}
         self._sure: dict[tuple[int, int, int], float] = {}
+        self._for: object = None
         self._seen: set[int] = set()
         self._last_arrival_ms: float | None = None
         self._gap_ms: float | None = None
         self._fast_capacity: float | None = None
         self._quantile: dict[tuple[int, int, int], float] = {}
+
+    def _sync(self, view: ClusterView) -> None:
+        """Drop the memos when the policy is asked about another instance."""
+        if view.instance is not self._for:
+            self._for = view.instance
+            for memo in (self._quantile, self._allowed, self._memo, self._util, self._sure):
+                memo.clear()
 
     # -- load and the price of server time ------------------------------------------------
     def _observe_arrival(self, task: int, view: ClusterView) -> None:
@@ -439,6 +447,7 @@ class TwoStepPolicy:
         price: float,
     ) -> _Plan:
         """Order, variants and shed tasks of ``tasks`` run on ``server`` from ``start_ms``."""
+        self._sync(view)
         inst = view.instance
         dl, ts = inst.deadline_ms, inst.time_sensitivity
         order: list[int] = []
