@@ -115,3 +115,22 @@ def test_torch_and_openvino_honour_the_cap(tmp_path: Path) -> None:
     assert (torch_free, torch_capped) == ("AVX512", "AVX2")
     assert "avx512" in " ".join(ov_free)
     assert "avx512" not in " ".join(ov_capped) and "avx2" in " ".join(ov_capped)
+
+
+@needs_avx512
+def test_campaign_measures_the_capped_configuration(tmp_path: Path) -> None:
+    import argparse
+
+    from graphrec.bench.campaign import _Measurer, register
+
+    parser = argparse.ArgumentParser(prog="graphrec")
+    register(parser.add_subparsers(dest="command"))
+    store = str(tmp_path / "capped.sqlite")
+    args = parser.parse_args(["campaign", "run", "--isa-cap", "avx2", "--store", store])
+    m = _Measurer(args, store)
+    assert m.device_id == capped_profile(HOST, "avx2").device_id != HOST.device_id
+    assert m.worker_env == cap_env("avx2")
+    assert sorted(m.runtimes or []) == sorted(CAPPED_RUNTIMES)
+    assert m.candidates and all(c.precision == "fp32" for c in m.candidates)
+    plain = _Measurer(parser.parse_args(["campaign", "run", "--store", store]), store)
+    assert plain.device_id == HOST.device_id and plain.worker_env == {}
