@@ -159,7 +159,7 @@ def _xy(
     names = feature_names(mtype) if mtype != GENERIC else feature_names("other")
     x = np.array([[r["features"].get(k, 0.0) for k in names] for r in rows], dtype=np.float64)
     y = np.array([[r["latency_ms"][c] for c in cands] for r in rows], dtype=np.float64)
-    return x.reshape(len(rows), len(names)), y
+    return x.reshape(len(rows), len(names)), y.reshape(len(rows), len(cands))
 
 
 def _cv_predict(name: str, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> np.ndarray:

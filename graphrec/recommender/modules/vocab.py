@@ -221,6 +221,10 @@ def _grow_epilogue(v: _View, mod: list[int], taken: set[int], allow_external: in
                     continue
                 if outside and v.numel(outside[0]) != v.numel(t):
                     continue
+                # a residual Add joins the later of its two producers (what OpenVINO's
+                # runtime model shows: the Add is fused into the Conv that finishes last)
+                if any(int(v.g.tensor_producer[x]) > mod[0] for x in outside):
+                    continue
                 if v.numel(v.outs[c][0]) != v.numel(t):
                     continue
                 external += len(outside)
