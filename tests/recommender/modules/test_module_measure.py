@@ -39,7 +39,7 @@ def test_measure_resumes_and_joins_points(tmp_path: Path) -> None:
 
 
 def test_missing_folder_is_named(tmp_path: Path) -> None:
-    with pytest.raises(GraphRecError, match="points.jsonl: no such file"):
+    with pytest.raises(GraphRecError, match=r"points\.jsonl: no such file"):
         load_points(tmp_path / "nowhere")
 
 
