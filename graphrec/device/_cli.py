@@ -147,6 +147,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         probe_models=args.probe_models.split(",") if args.probe_models else None,
         candidates=args.candidates.split(",") if args.candidates else None,
         seed=args.seed,
+        reference=args.reference,
         progress=say,
     )
     cal = prof.calibration or {}
@@ -224,6 +225,13 @@ def register(subparsers: Any) -> None:
     c.add_argument("--probe-models", metavar="IDS", help="explicit zoo model ids, comma-separated")
     c.add_argument(
         "--candidates", metavar="PATTERNS", help="measure only these candidates (comma-separated)"
+    )
+    c.add_argument(
+        "--reference",
+        choices=("predicted", "measured"),
+        default="predicted",
+        help="compare the probes with the artefact's prediction for the reference device "
+        "(default) or with its measurements in the dataset",
     )
     c.add_argument("--seed", type=int, default=0, help="seed of random probes")
     c.add_argument("--json", action="store_true", help="print the calibrated profile as JSON")

@@ -3,10 +3,13 @@
 The shipped dataset holds the latency of every zoo model on every candidate on the
 training devices (the candidate x model matrix). Calibration measures K of those models
 ("probes") on this machine with the real harness and fits a correction of the
-predicted log-latency, per candidate, from the differences between this device and the
-reference training device on the probes:
+predicted log-latency, per candidate, from the differences between what was measured
+here and what the artefact predicts for the probes on the reference training device:
 
-``log t_here(m, c) = log t_ref(m, c) + delta(m, c)``
+``log t_here(m, c) = log t_pred_ref(m, c) + delta(m, c)``
+
+(:func:`fit_correction` can also take the reference device's measurements instead of
+the predictions; ``benchmarks/bench_calibrate.py`` compares the two.)
 
 ``delta`` is a Bayesian linear model with shrinkage (:class:`CorrectionModel`): a global
 offset, per-runtime and per-thread-count offsets, per-candidate offsets (each shrunk
@@ -436,6 +439,7 @@ def fit_correction(
     measured: Mapping[str, Mapping[str, float]],
     *,
     method: str = "slope",
+    predicted: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[CorrectionModel, list[tuple[int, float, float]]]:
     """The correction model from probe latencies measured here.
 
@@ -443,6 +447,11 @@ def fit_correction(
         pool: The reference matrix.
         measured: ``{model_id: {candidate_id: median latency ms}}`` measured on this device.
         method: ``"offset"`` or ``"slope"``.
+        predicted: ``{model_id: [C] log-latency}`` the artefact predicts for the probes on
+            the reference device. Given, ``delta`` is measured minus predicted (what
+            :func:`apply_calibration` adds to a prediction) and the size is the mean
+            prediction; else ``delta`` is measured minus the reference device's
+            measurement.
 
     Returns:
         The fitted model and the rows ``(column, size, delta)`` it was fitted on.
@@ -453,16 +462,21 @@ def fit_correction(
     rows: list[tuple[int, float, float]] = []
     for mid, lat in measured.items():
         i = pos.get(mid)
-        if i is None:
+        pred = None if predicted is None else predicted.get(mid)
+        if i is None and pred is None:
             continue
         for cid, ms in lat.items():
             if cid not in pool.candidates or not ms or ms <= 0 or not math.isfinite(ms):
                 continue
             j = pool.candidates.index(cid)
-            ref = pool.log_latency[i, j]
+            if pred is not None:
+                ref, sz = float(pred[j]), float(np.mean(pred))
+            else:
+                assert i is not None
+                ref, sz = float(pool.log_latency[i, j]), float(size[i])
             if np.isnan(ref):
                 continue
-            rows.append((j, float(size[i]), float(math.log(ms) - ref)))
+            rows.append((j, sz, float(math.log(ms) - ref)))
     return cm.fit(rows), rows
 
 
@@ -592,6 +606,7 @@ def calibrate(
     candidates: Sequence[str] | None = None,
     dataset: str | Path | None = None,
     seed: int = 0,
+    reference: str = "predicted",
     config: MeasureConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DeviceProfile:
@@ -615,6 +630,9 @@ def calibrate(
             candidate of the artefact that this machine offers).
         dataset: Dataset folder with the reference matrix (default: the shipped one).
         seed: Seed of random probes.
+        reference: What the probes' measurements are compared with: ``"predicted"``
+            (the artefact's prediction for the reference device) or ``"measured"`` (the
+            reference device's measurements in the dataset), see :func:`fit_correction`.
         config: The harness's timing settings (default :class:`MeasureConfig`).
         progress: Called with one line of text per step and measurement.
 
@@ -627,7 +645,7 @@ def calibrate(
     from graphrec.api import _device, load_artefact
     from graphrec.bench.harness import plan_candidates, run_campaign
     from graphrec.bench.store import ResultStore
-    from graphrec.recommender.features import device_vector
+    from graphrec.recommender.features import device_vector, model_inputs
     from graphrec.runtimes.base import Candidate
 
     say = progress or (lambda _s: None)
@@ -719,11 +737,23 @@ def calibrate(
         raise CalibrationError(
             f"{store}: no probe measurement succeeded; nothing to calibrate from"
         )
-    cm, rows = fit_correction(pool, measured, method=method)
     ref_prof = _reference_profile(data_dir, pool.device_id)
+    ref_vec = device_vector(ref_prof) if ref_prof is not None else device_vector(dev)
+    predicted = {}
+    for path in paths:
+        if path.stem in measured:
+            mi = model_inputs(path)
+            p, _ = rec.predict_arrays([mi.hetero], mi.graph_features[None, :], ref_vec[None, :])
+            predicted[path.stem] = np.asarray(p.log_latency_ms[0], dtype=np.float64)
+    if reference not in ("predicted", "measured"):
+        raise CalibrationError(f"unknown reference {reference!r}; valid: predicted, measured")
+    cm, rows = fit_correction(
+        pool, measured, method=method, predicted=predicted if reference == "predicted" else None
+    )
     record: dict[str, Any] = {
         "version": CALIBRATION_VERSION,
         "method": method,
+        "reference": reference,
         "probes": probes if not probe_models else "given",
         "k": len(measured),
         "probe_models": sorted(measured),
@@ -734,7 +764,7 @@ def calibrate(
         "reference_device_id": pool.device_id,
         "reference_device_features": None
         if ref_prof is None
-        else [round(float(v), 6) for v in device_vector(ref_prof)],
+        else [round(float(v), 6) for v in ref_vec],
         "artefact": str(art_path),
         "artefact_created_at": getattr(rec, "info_", {}).get("created_at"),
         "candidates_digest": candidates_digest(ids),

@@ -3,8 +3,9 @@
 The reference matrix is a small dataset folder written by the test: two tiny zoo models
 on two onnxruntime candidates, "measured" on a reference device where one candidate (the one the
 uncalibrated recommender ranks first for the target model) took 1e-4 ms. The probes
-are then measured for real on this machine, so calibration learns that this candidate
-is far slower here than on the reference device and must move it down the ranking.
+are then measured for real on this machine and compared with those reference
+measurements (``reference="measured"``), so calibration learns that this candidate is
+far slower here than on the reference device and must move it down the ranking.
 A calibration that is not applied, has the wrong sign, or fits nothing fails the test.
 """
 
@@ -85,6 +86,7 @@ def test_calibrate_changes_the_ranking(tmp_path: Path, target: Path) -> None:
         candidates=CANDS,
         dataset=data,
         method="offset",
+        reference="measured",
         config=FAST,
         progress=lines.append,
     )
@@ -119,6 +121,7 @@ def test_calibrate_changes_the_ranking(tmp_path: Path, target: Path) -> None:
         candidates=CANDS,
         dataset=data,
         method="offset",
+        reference="measured",
         config=FAST,
         progress=again.append,
     )
