@@ -19,7 +19,9 @@ A device-profile file for ``graphrec plan --device-profile`` is JSON::
                  "p2p_alpha_ms": 0.03, "p2p_beta_ms_per_mb": 0.1}}
 
 ``speed`` divides the profile's layer times (2.0: twice as fast as where the layers were
-timed); the network block is optional (default: the loopback figures measured here).
+timed); the network block is optional (default: the loopback figures measured here), and
+so is ``"shared_speed"`` (default 1.0: the devices share no cores; see
+:attr:`Cluster.shared_speed`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import numpy as np
 from graphrec.parallel.profile import PlanInputError
 
 __all__ = [
+    "LOCAL_SHARED_SPEED",
     "LOOPBACK_NETWORK",
     "Cluster",
     "Device",
@@ -127,6 +130,12 @@ LOOPBACK_NETWORK = Network(
 )
 
 
+#: Speed of one of two local ranks computing at once, relative to one rank alone (one
+#: core each, raised priority), on the 2-vCPU development machine, measured with
+#: :func:`graphrec.parallel.engine.calibrate_sharing` (benchmarks/reports/plan.md).
+LOCAL_SHARED_SPEED = 0.78
+
+
 @dataclass(frozen=True)
 class Cluster:
     """Devices and the network between them.
@@ -134,10 +143,16 @@ class Cluster:
     Attributes:
         devices: The devices, in rank order.
         network: The α-β figures.
+        shared_speed: Speed of a rank, relative to computing alone, while another rank
+            computes at the same time: below 1.0 where the ranks share one machine's
+            cores, caches and memory bandwidth (local ranks here; measured by
+            :func:`graphrec.parallel.engine.calibrate_sharing`), 1.0 for devices that
+            do not share anything.
     """
 
     devices: tuple[Device, ...]
     network: Network = field(default_factory=Network)
+    shared_speed: float = 1.0
 
     @property
     def size(self) -> int:
@@ -151,18 +166,28 @@ class Cluster:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description."""
-        return {"devices": [asdict(d) for d in self.devices], "network": asdict(self.network)}
+        return {
+            "devices": [asdict(d) for d in self.devices],
+            "network": asdict(self.network),
+            "shared_speed": self.shared_speed,
+        }
 
 
 def local_cluster(
-    n: int, *, memory_mb: float | None = None, network: Network | None = None
+    n: int,
+    *,
+    memory_mb: float | None = None,
+    network: Network | None = None,
+    shared_speed: float | None = None,
 ) -> Cluster:
-    """``n`` equal devices: this machine's ranks, sharing its memory.
+    """``n`` equal devices: this machine's ranks, sharing its memory and cores.
 
     Args:
         n: Number of devices (ranks).
         memory_mb: Capacity per device (default: physical memory divided by ``n``).
         network: α-β figures (default: :data:`LOOPBACK_NETWORK`).
+        shared_speed: See :attr:`Cluster.shared_speed` (default:
+            :data:`LOCAL_SHARED_SPEED`).
 
     Raises:
         PlanInputError: ``n`` < 1.
@@ -175,6 +200,7 @@ def local_cluster(
     return Cluster(
         tuple(Device("cpu-rank", 1.0, float(memory_mb)) for _ in range(n)),
         network or LOOPBACK_NETWORK,
+        LOCAL_SHARED_SPEED if shared_speed is None else float(shared_speed),
     )
 
 
@@ -220,7 +246,13 @@ def load_cluster(path: str | os.PathLike[str], *, devices: int | None = None) ->
             net = replace(Network(), source=str(p), **fields)
         except (TypeError, ValueError) as exc:
             raise PlanInputError(f"{p}: bad network block ({exc})") from None
-    return Cluster(tuple(out), net)
+    try:
+        shared = float(data.get("shared_speed", 1.0))
+    except (TypeError, ValueError):
+        shared = -1.0
+    if not 0 < shared <= 1:
+        raise PlanInputError(f"{p}: shared_speed must be a number in (0, 1]")
+    return Cluster(tuple(out), net, shared)
 
 
 # ---------------------------------------------------------------------- calibration
@@ -323,6 +355,8 @@ def calibrate_gloo(
     repeats: int = 9,
     overlap: float = 0.0,
     busy_ms: float = 0.0,
+    pin: bool = False,
+    priority: int | None = None,
 ) -> tuple[Network, dict[str, list[list[float]]]]:
     """Measure gloo all-reduce and send/recv between two local processes; fit α and β.
 
@@ -332,6 +366,8 @@ def calibrate_gloo(
         overlap: Recorded in the result (see :attr:`Network.overlap`).
         busy_ms: Compute this long on both ranks before every message (0: a barrier
             instead), so the figures include waking a busy, descheduled rank.
+        pin: One core per rank (see :func:`graphrec.parallel.launch.launch_local`).
+        priority: Niceness of the ranks' own session (where permitted).
 
     Returns:
         The fitted :class:`Network` and the raw ``{"allreduce"|"p2p": [[bytes, ms]]}``.
@@ -339,7 +375,7 @@ def calibrate_gloo(
     from graphrec.parallel.launch import launch_local
 
     args = ["-m", "graphrec.parallel.cluster", str(repeats), str(busy_ms), *map(str, sizes)]
-    outs = launch_local(args, 2, timeout_s=300)
+    outs = launch_local(args, 2, timeout_s=300, pin=pin, priority=priority)
     rows: dict[str, list[list[float]]] = json.loads(outs[0].strip().splitlines()[-1])
     fits = {}
     for kind, pts in rows.items():

@@ -13,7 +13,10 @@ The step time is simulated, not guessed from a closed form:
   point-to-point send of the boundary activation, or the next stage's B plus the send of
   its gradient); the bubble is whatever idle time this leaves;
 * layer times come from the profile at the micro-batch size, divided by the slowest
-  replica's speed;
+  replica's speed; ranks that share one machine (:attr:`Cluster.shared_speed` < 1) run
+  slower while another rank computes at the same time, so each pass progresses at full
+  speed while its rank is the only one busy and at ``shared_speed`` otherwise (data
+  parallel replicas compute together throughout);
 * data parallel without a pipeline all-reduces gradients in buckets
   (:attr:`Network.bucket_mb`) in reverse layer order, each starting once the backward has
   produced it; :attr:`Network.overlap` says how much of that can hide behind the
@@ -173,15 +176,23 @@ def simulate_pipeline(
     send_ms: Sequence[float],
     micro_batches: int,
     schedule: str,
+    *,
+    concurrent: float = 1.0,
+    replicas: int = 1,
 ) -> tuple[list[float], list[float]]:
     """Event simulation of one pipelined step.
 
     Args:
-        fwd_ms: Forward time of one micro-batch per stage.
-        bwd_ms: Backward time of one micro-batch per stage.
+        fwd_ms: Forward time of one micro-batch per stage (its ranks computing alone).
+        bwd_ms: Backward time of one micro-batch per stage (same).
         send_ms: Send time of one boundary tensor after each stage but the last.
         micro_batches: Micro-batches.
         schedule: ``"gpipe"`` or ``"1f1b"``.
+        concurrent: Speed of a rank, relative to computing alone, while another rank
+            of the same machine computes too (:attr:`Cluster.shared_speed`): passes
+            progress at this rate whenever more than one rank is busy, at full rate
+            otherwise (a two-level processor-sharing model).
+        replicas: Ranks per stage (data-parallel replicas, computing in step).
 
     Returns:
         Per stage, the end of its last pass and the start of its last backward pass.
@@ -193,32 +204,54 @@ def simulate_pipeline(
     ptr = [0] * n
     free = [0.0] * n
     last_b_start = [0.0] * n
-    left = sum(len(o) for o in orders)
-    while left:
-        moved = False
+    start_at: list[float | None] = [None] * n  # next pass's start, once its input is known
+    remaining: list[float | None] = [None] * n  # work left in the running pass (ms alone)
+    t = 0.0
+
+    def ready(s: int) -> float | None:
+        kind, i = orders[s][ptr[s]]
+        if kind == 0:
+            if s == 0:
+                return 0.0
+            return None if done[0][s - 1][i] < 0 else done[0][s - 1][i] + send_ms[s - 1]
+        if done[0][s][i] < 0:
+            return None
+        if s == n - 1:
+            return done[0][s][i]
+        return None if done[1][s + 1][i] < 0 else done[1][s + 1][i] + send_ms[s]
+
+    while any(ptr[s] < len(orders[s]) for s in range(n)):
         for s in range(n):
-            order = orders[s]
-            while ptr[s] < len(order):
-                kind, i = order[ptr[s]]
-                if kind == 0:
-                    if s > 0 and done[0][s - 1][i] < 0:
-                        break
-                    ready = 0.0 if s == 0 else done[0][s - 1][i] + send_ms[s - 1]
-                else:
-                    if done[0][s][i] < 0 or (s < n - 1 and done[1][s + 1][i] < 0):
-                        break
-                    ready = done[0][s][i] if s == n - 1 else done[1][s + 1][i] + send_ms[s]
-                start = max(free[s], ready)
-                end = start + (fwd_ms[s] if kind == 0 else bwd_ms[s])
+            if remaining[s] is None and start_at[s] is None and ptr[s] < len(orders[s]):
+                r = ready(s)
+                if r is not None:
+                    start_at[s] = max(free[s], r)
+        for s in range(n):
+            at = start_at[s]
+            if at is not None and at <= t + 1e-12:
+                kind, _ = orders[s][ptr[s]]
+                remaining[s] = fwd_ms[s] if kind == 0 else bwd_ms[s]
                 if kind == 1:
-                    last_b_start[s] = start
-                done[kind][s][i] = end
-                free[s] = end
-                ptr[s] += 1
-                left -= 1
-                moved = True
-        if not moved:  # pragma: no cover - both schedules are deadlock-free
+                    last_b_start[s] = t
+                start_at[s] = None
+        busy = [s for s in range(n) if remaining[s] is not None]
+        rate = 1.0 if len(busy) * replicas <= 1 else concurrent
+        events = [t + (remaining[s] or 0.0) / rate for s in busy]
+        events += [a for a in start_at if a is not None]
+        if not events:  # pragma: no cover - both schedules are deadlock-free
             raise RuntimeError("pipeline schedule deadlocked")
+        t_next = max(min(events), t)
+        for s in busy:
+            left = (remaining[s] or 0.0) - (t_next - t) * rate
+            if left <= 1e-9 * max(1.0, t_next):
+                kind, i = orders[s][ptr[s]]
+                done[kind][s][i] = t_next
+                free[s] = t_next
+                ptr[s] += 1
+                remaining[s] = None
+            else:
+                remaining[s] = left
+        t = t_next
     return free, last_b_start
 
 
@@ -261,7 +294,10 @@ def evaluate(
         f = [x + net.pipeline_pass_ms for x in f]
         bw = [x + net.pipeline_pass_ms for x in bw]
     send = [net.p2p_ms(layers[b - 1].out_bytes * mb) for a, b in ranges[:-1]]
-    ends, last_b = simulate_pipeline(f, bw, send, st.micro_batches, st.schedule)
+    shared = cluster.shared_speed
+    ends, last_b = simulate_pipeline(
+        f, bw, send, st.micro_batches, st.schedule, concurrent=shared, replicas=st.dp
+    )
     pbytes = [sum(la.param_bytes for la in layers[a:b]) for a, b in ranges]
     comm_exposed = [0.0] * n_st
     finish = list(ends)
@@ -269,15 +305,18 @@ def evaluate(
         for s, (a, b) in enumerate(ranges):
             if n_st == 1:
                 comm_exposed[s] = _bucketed_exposed(
-                    profile, a, b, mb, speeds[s], last_b[s], ends[s], cluster, st.dp
+                    profile, a, b, mb, speeds[s] * shared, last_b[s], ends[s], cluster, st.dp
                 )
             else:
                 comm_exposed[s] = net.allreduce_ms(pbytes[s], st.dp)
             comm_exposed[s] += net.dp_step_ms
             finish[s] = ends[s] + comm_exposed[s]
     opt_factor = 2.0 if optimizer == "adam" else 1.0
+    # Replicas update at the same time (sharing the machine where it is shared).
+    opt_speed = shared if st.dp > 1 else 1.0
     opt_ms = [
-        pbytes[s] / _MB * net.optimizer_ms_per_mb * opt_factor / speeds[s] for s in range(n_st)
+        pbytes[s] / _MB * net.optimizer_ms_per_mb * opt_factor / (speeds[s] * opt_speed)
+        for s in range(n_st)
     ]
     total = [finish[s] + opt_ms[s] for s in range(n_st)]
     step = max(total)

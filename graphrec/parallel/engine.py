@@ -35,7 +35,7 @@ from graphrec.parallel.cluster import Network
 from graphrec.parallel.planner import Plan
 from graphrec.parallel.profile import PlanInputError
 
-__all__ = ["RunResult", "calibrate_engine", "emit_script", "run_plan"]
+__all__ = ["RunResult", "calibrate_engine", "calibrate_sharing", "emit_script", "run_plan"]
 
 _TEMPLATE = '''\
 """Distributed training plan emitted by `graphrec plan`.
@@ -142,20 +142,39 @@ def main():
                     offset += g.numel()
             opt.step()
 
+    from graphrec.bench.protocol import LoadProbe
+
     steps = int(os.environ.get("GRAPHREC_STEPS", "10"))
     for _ in range(int(os.environ.get("GRAPHREC_WARMUP", "3"))):
         step()
     dist.barrier()
+    probe = LoadProbe.start()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
         times.append((time.perf_counter() - t0) * 1e3)
+    load = probe.stop()
     slowest = torch.tensor(times, dtype=torch.float64)
     dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    # Other processes' share of this rank's cores while it timed (-1: unknown).
+    shares = torch.tensor(
+        [-1.0 if load.foreign is None else load.foreign, -1.0 if load.steal is None else load.steal],
+        dtype=torch.float64,
+    )
+    dist.all_reduce(shares, op=dist.ReduceOp.MAX)
     if rank == 0:
         per_step = [float(t) for t in slowest]
-        print(json.dumps({{"step_ms": statistics.median(per_step), "steps_ms": per_step}}))
+        print(
+            json.dumps(
+                {{
+                    "step_ms": statistics.median(per_step),
+                    "steps_ms": per_step,
+                    "foreign": float(shares[0]),
+                    "steal": float(shares[1]),
+                }}
+            )
+        )
     dist.destroy_process_group()
 
 
@@ -214,11 +233,16 @@ class RunResult:
         step_ms: Median over steps of the slowest rank's step time.
         steps_ms: Every timed step (slowest rank).
         world: Ranks used.
+        foreign: Largest share, over the ranks, of a rank's cores that other processes
+            used while it timed (``None`` where ``/proc`` could not be read).
+        steal: Largest share the hypervisor stole from them (same).
     """
 
     step_ms: float
     steps_ms: tuple[float, ...]
     world: int
+    foreign: float | None = None
+    steal: float | None = None
 
 
 def run_plan(
@@ -229,6 +253,8 @@ def run_plan(
     threads: int = 1,
     nice: int = 0,
     timeout_s: float = 600.0,
+    pin: bool = False,
+    priority: int | None = None,
 ) -> RunResult:
     """Emit the plan and run it as local gloo ranks; return the measured step time.
 
@@ -239,6 +265,9 @@ def run_plan(
         threads: torch threads per rank.
         nice: Niceness of the ranks.
         timeout_s: Limit for the whole run.
+        pin: One core per rank (see :func:`graphrec.parallel.launch.launch_local`).
+        priority: Niceness of the ranks' own session (e.g. -10 for timing runs on a
+            shared machine; where permitted).
 
     Raises:
         PlanInputError: No torch source.
@@ -254,13 +283,40 @@ def run_plan(
             "GRAPHREC_WARMUP": str(warmup),
             "GRAPHREC_THREADS": str(threads),
         }
-        outs = launch_local([str(script)], world, timeout_s=timeout_s, nice=nice, env=env)
+        outs = launch_local(
+            [str(script)],
+            world,
+            timeout_s=timeout_s,
+            nice=nice,
+            env=env,
+            pin=pin,
+            priority=priority,
+        )
     data: dict[str, Any] = json.loads(outs[0].strip().splitlines()[-1])
-    return RunResult(float(data["step_ms"]), tuple(map(float, data["steps_ms"])), world)
+
+    def share(key: str) -> float | None:
+        v = float(data.get(key, -1.0))
+        return None if v < 0 else v
+
+    return RunResult(
+        float(data["step_ms"]),
+        tuple(map(float, data["steps_ms"])),
+        world,
+        share("foreign"),
+        share("steal"),
+    )
 
 
 def calibrate_engine(
-    network: Network, *, steps: int = 20, nice: int = 0, work: str | None = None
+    network: Network,
+    *,
+    steps: int = 20,
+    nice: int = 0,
+    work: str | None = None,
+    shared_speed: float = 1.0,
+    pin: bool = False,
+    priority: int | None = None,
+    batch_sizes: tuple[int, ...] = (8, 16, 32, 64),
 ) -> tuple[Network, dict[str, float]]:
     """Measure the engine's fixed costs with a tiny model and put them in ``network``.
 
@@ -269,7 +325,8 @@ def calibrate_engine(
     the 2-rank runs take beyond the cost model's prediction (with the one-rank run's
     speed) becomes :attr:`Network.dp_step_ms` and, spread over the ``2 (M + S - 1)``
     passes on a stage's critical path, :attr:`Network.pipeline_pass_ms`. Run it under
-    the load the plans will run under.
+    the load the plans will run under, with the ranks' ``shared_speed``, ``pin`` and
+    ``priority`` the plans will run with.
 
     Returns:
         The network with both figures set, and the raw measurements (10th percentiles).
@@ -283,16 +340,15 @@ def calibrate_engine(
 
     with tempfile.TemporaryDirectory(prefix="graphrec-engine-", dir=work) as tmp:
         path = write_model("mlp", tmp, name="engine_probe", width=64, depth=4, features=32)
-        prof = profile_for_plan(path, times="measured", batch_sizes=(8, 32))
+        prof = profile_for_plan(path, times="measured", batch_sizes=batch_sizes)
         base = replace(network, pipeline_pass_ms=0.0, dp_step_ms=0.0)
         m, n_st = 4, 2
 
         def measure(st: Strategy, speed: float) -> tuple[float, float]:
             devs = (Device("rank", speed, 4096.0),) * (st.num_stages * st.dp)
-            plan = make_plan(
-                str(path), cluster=Cluster(devs, base), batch=64, profile=prof, strategy=st
-            )
-            res = run_plan(plan, steps=steps, warmup=3, nice=nice)
+            clu = Cluster(devs, base, shared_speed)
+            plan = make_plan(str(path), cluster=clu, batch=64, profile=prof, strategy=st)
+            res = run_plan(plan, steps=steps, warmup=3, nice=nice, pin=pin, priority=priority)
             return float(np.percentile(res.steps_ms, 10)), plan.cost.step_time_ms
 
         one, pred_one = measure(Strategy((0,), 1, 1, "gpipe", (0,)), 1.0)
@@ -318,3 +374,82 @@ def calibrate_engine(
         source=network.source + "; engine overheads from a tiny-MLP run",
     )
     return net, raw
+
+
+_SHARING_PROBE = """
+import json, os, statistics, time
+import torch
+torch.set_num_threads(1)
+torch.manual_seed(0)
+lin = torch.nn.Linear(256, 256)
+conv = torch.nn.Conv2d(16, 16, 3, padding=1)
+x = torch.randn(32, 256, requires_grad=True)
+y = torch.randn(8, 16, 16, 16, requires_grad=True)
+def work():
+    lin(x).sum().backward()
+    conv(y).sum().backward()
+for _ in range(20):
+    work()
+sync = os.environ["GRAPHREC_SYNC"]
+open(os.path.join(sync, os.environ["RANK"]), "w").close()
+while len(os.listdir(sync)) < int(os.environ["WORLD_SIZE"]):  # all ranks ready
+    time.sleep(0.002)
+times = []
+end = time.perf_counter() + float(os.environ["GRAPHREC_SECONDS"])
+while time.perf_counter() < end:
+    t0 = time.perf_counter()
+    work()
+    times.append((time.perf_counter() - t0) * 1e3)
+print(json.dumps({"ms": statistics.median(times), "n": len(times)}))
+"""
+
+
+def calibrate_sharing(
+    *,
+    seconds: float = 2.0,
+    rounds: int = 3,
+    priority: int | None = -10,
+) -> tuple[float, dict[str, Any]]:
+    """Measure :attr:`~graphrec.parallel.cluster.Cluster.shared_speed` of local ranks.
+
+    A fixed micro-benchmark (a Linear and a Conv2d layer, forward and backward, one
+    thread) runs as one process alone, then as two processes at once, each pinned to
+    its own core, with the priority the timed runs get, both timing from the moment
+    both are ready (a file barrier); ``rounds`` alternations. The
+    shared speed is the median over rounds of alone time / concurrent time (mean of
+    the two processes), at most 1. It depends on the machine, not on any model.
+
+    Args:
+        seconds: Timed window of each process.
+        rounds: Alternations of the one-process and two-process runs.
+        priority: Niceness of the processes' session (``None``: the caller's).
+
+    Returns:
+        The shared speed and the raw figures (ms per iteration).
+    """
+    from graphrec.parallel.launch import launch_local
+
+    alone: list[float] = []
+    pair: list[list[float]] = []
+    for _ in range(rounds):
+        for world in (1, 2):
+            with tempfile.TemporaryDirectory(prefix="graphrec-sharing-") as sync:
+                env = {"GRAPHREC_SYNC": sync, "GRAPHREC_SECONDS": str(seconds)}
+                outs = launch_local(
+                    ["-c", _SHARING_PROBE],
+                    world,
+                    pin=True,
+                    priority=priority,
+                    env=env,
+                    timeout_s=120.0,
+                )
+            ms = [float(json.loads(o.strip().splitlines()[-1])["ms"]) for o in outs]
+            if world == 1:
+                alone.append(ms[0])
+            else:
+                pair.append(ms)
+    ratios = [a / (sum(p) / len(p)) for a, p in zip(alone, pair, strict=True)]
+    import statistics
+
+    speed = min(1.0, statistics.median(ratios))
+    return speed, {"alone_ms": alone, "pair_ms": pair, "ratios": ratios, "shared_speed": speed}

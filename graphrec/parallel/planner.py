@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,7 @@ class Plan:
                 for d in self.cluster.devices
             ],
             "network_source": self.cluster.network.source,
+            "shared_speed": self.cluster.shared_speed,
             "stage_starts": list(st.stages),
             "device_order": list(st.devices),
         }
@@ -116,7 +118,8 @@ def profile_for_plan(
     times: str = "auto",
     gflops: float = 20.0,
     threads: int = 1,
-    batch_sizes: tuple[int, int] = (2, 8),
+    batch_sizes: Sequence[int] = (2, 8),
+    statistic: str = "min",
 ) -> ModelProfile:
     """Profile ``model`` and give its layers times.
 
@@ -127,7 +130,8 @@ def profile_for_plan(
             ``"estimated"`` (FLOPs / ``gflops``) or ``"auto"`` (measured when possible).
         gflops: Throughput for estimated times.
         threads: torch threads when measuring.
-        batch_sizes: Batch sizes the measurement fits its lines through.
+        batch_sizes: Batch sizes the layers are timed at (interpolated between).
+        statistic: ``"min"`` or ``"median"`` of the timed passes.
 
     Raises:
         PlanInputError: Unknown ``times``, or measured times without a torch source.
@@ -137,7 +141,7 @@ def profile_for_plan(
     prof = load_profile(model, max_layers=max_layers)
     if times == "estimated" or (times == "auto" and prof.torch_factory is None):
         return prof.with_estimated_times(gflops)
-    return measure_layer_times(prof, batch_sizes=batch_sizes, threads=threads)
+    return measure_layer_times(prof, batch_sizes=batch_sizes, threads=threads, statistic=statistic)
 
 
 def make_plan(

@@ -78,6 +78,11 @@ class LayerProfile:
         out_bytes: Bytes crossing from this layer to all later ones, per sample.
         fwd_ms: Forward time as ``(fixed_ms, per_sample_ms)``, when known.
         bwd_ms: Backward time as ``(fixed_ms, per_sample_ms)``, when known.
+        fwd_points: Measured forward times as ``((batch, ms), ...)`` in increasing
+            batch; when given they replace the line: times are interpolated between
+            the points (a small batch is not proportionally cheaper) and extended
+            beyond them along the nearest segment.
+        bwd_points: The same for the backward pass.
     """
 
     name: str
@@ -89,6 +94,8 @@ class LayerProfile:
     out_bytes: float
     fwd_ms: tuple[float, float] = (0.0, 0.0)
     bwd_ms: tuple[float, float] = (0.0, 0.0)
+    fwd_points: tuple[tuple[float, float], ...] = ()
+    bwd_points: tuple[tuple[float, float], ...] = ()
 
     def time_ms(self, batch: float) -> float:
         """Forward plus backward time of ``batch`` samples."""
@@ -96,11 +103,48 @@ class LayerProfile:
 
     def fwd_time_ms(self, batch: float) -> float:
         """Forward time of ``batch`` samples."""
+        if len(self.fwd_points) >= 2:
+            return _interp(self.fwd_points, batch)
         return self.fwd_ms[0] + self.fwd_ms[1] * batch
 
     def bwd_time_ms(self, batch: float) -> float:
         """Backward time of ``batch`` samples."""
+        if len(self.bwd_points) >= 2:
+            return _interp(self.bwd_points, batch)
         return self.bwd_ms[0] + self.bwd_ms[1] * batch
+
+
+def _interp(points: Sequence[tuple[float, float]], x: float) -> float:
+    """Piecewise-linear through ``points``, extended along the end segments.
+
+    Below the smallest batch the time never falls under the proportional share of the
+    smallest point's (a smaller batch is not cheaper per sample).
+    """
+    k = 1
+    while k < len(points) - 1 and x > points[k][0]:
+        k += 1
+    (x0, y0), (x1, y1) = points[k - 1], points[k]
+    y = y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 != x0 else y1
+    b0, t0 = points[0]
+    if x < b0 and b0 > 0:
+        y = max(y, t0 * x / b0)
+    return max(y, 0.0)
+
+
+def _per_sample_monotone(points: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """Raise points so that time per sample never grows with the batch.
+
+    A measured point whose time per sample is lower than a larger batch's is timing
+    noise (or a cache effect that a step does not see); it is raised to the larger
+    batch's per-sample time, scanning from the largest batch down.
+    """
+    out = [list(p) for p in points]
+    for k in range(len(out) - 2, -1, -1):
+        b, t = out[k]
+        nb, nt = out[k + 1]
+        if nb > 0:
+            out[k][1] = max(t, nt * b / nb)
+    return tuple((float(b), float(t)) for b, t in out)
 
 
 @dataclass(frozen=True)
@@ -154,6 +198,8 @@ class ModelProfile:
                     "out_bytes": la.out_bytes,
                     "fwd_ms": list(la.fwd_ms),
                     "bwd_ms": list(la.bwd_ms),
+                    "fwd_points": [list(p) for p in la.fwd_points],
+                    "bwd_points": [list(p) for p in la.bwd_points],
                 }
                 for la in self.layers
             ],
@@ -175,6 +221,8 @@ class ModelProfile:
                 la,
                 fwd_ms=(overhead_ms, la.fwd_flops / per_ms),
                 bwd_ms=(overhead_ms, la.bwd_flops / per_ms),
+                fwd_points=(),
+                bwd_points=(),
             )
             for la in self.layers
         )
@@ -585,6 +633,34 @@ def _time_stages(
     return [stat(x) for x in fwd_t], [stat(x) for x in bwd_t]
 
 
+def _time_whole(
+    module: Any, example: tuple[Any, ...], repeats: int, statistic: str
+) -> tuple[float, float]:
+    """Forward and backward milliseconds of the whole module called once (min or median)."""
+    import torch
+
+    fwd_t: list[float] = []
+    bwd_t: list[float] = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        out = module(*example)
+        fwd_t.append((time.perf_counter() - t0) * 1e3)
+        outs = [o for o in (out if isinstance(out, tuple) else (out,)) if o.requires_grad]
+        t0 = time.perf_counter()
+        if outs:
+            torch.autograd.backward(outs, [torch.ones_like(o) for o in outs])
+        bwd_t.append((time.perf_counter() - t0) * 1e3)
+        module.zero_grad(set_to_none=True)
+    pick = np.min if statistic == "min" else np.median
+    return float(pick(fwd_t[1:])), float(pick(bwd_t[1:]))
+
+
+def _rescale(parts: list[float], total: float) -> list[float]:
+    """``parts`` scaled to sum to ``total`` (unchanged when they sum to nothing)."""
+    have = sum(parts)
+    return [p * total / have for p in parts] if have > 0 and total > 0 else parts
+
+
 def measure_layer_times(
     prof: ModelProfile,
     *,
@@ -592,12 +668,19 @@ def measure_layer_times(
     repeats: int = 5,
     threads: int = 1,
     statistic: str = "min",
+    whole_model: bool = True,
 ) -> ModelProfile:
     """Measure each layer's forward and backward time with torch on this machine.
 
     The module is split before every layer, each piece run forward then backward on the
-    real intermediate tensors, at each batch size; a line ``fixed + per_sample * batch``
-    is fitted per layer (least squares).
+    real intermediate tensors, at each batch size. Timing the pieces one by one adds a
+    call (and, backward, an autograd start) per layer that a training step pays once,
+    so with ``whole_model`` the unsplit module is timed too and the layers' times at
+    that batch are scaled to sum to it: the pieces give the shares, the whole module
+    the total. Each layer keeps its measured points (interpolated between batch sizes,
+    see :class:`LayerProfile`; a point cheaper per sample than a larger batch's is
+    raised to that per-sample time) and a least-squares line
+    ``fixed + per_sample * batch``.
 
     Args:
         prof: A profile with a torch source (zoo models, or an ONNX file with a sidecar).
@@ -606,6 +689,7 @@ def measure_layer_times(
         threads: torch intra-op threads while measuring (match the ranks' setting).
         statistic: ``"min"`` (default: the uncontended time, robust on a shared machine)
             or ``"median"`` of the passes.
+        whole_model: Scale the layers to the unsplit module's time (see above).
 
     Raises:
         PlanInputError: No torch source, or the module cannot be split at the layers.
@@ -632,6 +716,10 @@ def measure_layer_times(
             example = prof.example_inputs(b)
             pipe = split_module(prof, module, example, range(1, prof.num_layers))
             f, bw = _time_stages(pipe, example, repeats, statistic)
+            if whole_model:
+                whole = prof.torch_factory().train()
+                tf, tb = _time_whole(whole, example, repeats, statistic)
+                f, bw = _rescale(f, tf), _rescale(bw, tb)
             rows_f.append(f)
             rows_b.append(bw)
     finally:
@@ -639,9 +727,17 @@ def measure_layer_times(
     x = np.array(sizes, dtype=np.float64)
     layers = []
     for li, la in enumerate(prof.layers):
-        ff = _fit([r[li] for r in rows_f], x)
-        fb = _fit([r[li] for r in rows_b], x)
-        layers.append(replace(la, fwd_ms=ff, bwd_ms=fb))
+        yf = [r[li] for r in rows_f]
+        yb = [r[li] for r in rows_b]
+        layers.append(
+            replace(
+                la,
+                fwd_ms=_fit(yf, x),
+                bwd_ms=_fit(yb, x),
+                fwd_points=_per_sample_monotone(tuple(zip(map(float, sizes), yf, strict=True))),
+                bwd_points=_per_sample_monotone(tuple(zip(map(float, sizes), yb, strict=True))),
+            )
+        )
     return replace(prof, layers=tuple(layers), time_source="measured")
 
 

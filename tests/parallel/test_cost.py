@@ -133,3 +133,34 @@ def test_engine_overheads_add_per_pass_and_per_step() -> None:
         - evaluate(prof, cl, dp, batch=8).step_time_ms
     )
     assert extra == pytest.approx(2.0)
+
+
+def test_ranks_sharing_a_machine_slow_down_only_while_both_compute() -> None:
+    # Two stages, GPipe, 2 micro-batches, f = 1 and b = 2 per stage, ranks at half speed
+    # while both compute: F0 alone [0, 1]; (S0 F1, S1 F0) together [1, 3]; S1 F1 alone
+    # [3, 4]; S1 B0 alone [4, 6]; (S0 B0, S1 B1) together [6, 10]; S0 B1 alone [10, 12].
+    ends, _ = simulate_pipeline([1.0, 1.0], [2.0, 2.0], [0.0], 2, "gpipe", concurrent=0.5)
+    assert max(ends) == pytest.approx(12.0)
+    # Alone (one micro-batch: the stages never overlap) sharing changes nothing.
+    ends, _ = simulate_pipeline([1.0, 1.0], [2.0, 2.0], [0.0], 1, "1f1b", concurrent=0.5)
+    assert max(ends) == pytest.approx(6.0)
+    # Replicas of one stage always compute together.
+    ends, _ = simulate_pipeline([1.0], [2.0], [], 2, "gpipe", concurrent=0.5, replicas=2)
+    assert max(ends) == pytest.approx(12.0)
+
+
+def test_shared_speed_slows_data_parallel_not_a_single_rank() -> None:
+    prof = _profile()
+    plain = Cluster((Device(), Device()), _FREE)
+    shared = Cluster((Device(), Device()), _FREE, shared_speed=0.8)
+    dp = Strategy((0,), 2, 1, "gpipe", (0, 1))
+    one = Strategy((0,), 1, 1, "gpipe", (0,))
+    assert evaluate(prof, shared, dp, batch=8).step_time_ms == pytest.approx(
+        evaluate(prof, plain, dp, batch=8).step_time_ms / 0.8
+    )
+    solo = Cluster((Device(),), _FREE, shared_speed=0.8)
+    assert evaluate(prof, solo, one, batch=8).step_time_ms == pytest.approx(4 * 3.0 * 8)
+    pp = Strategy((0, 2), 1, 4, "1f1b", (0, 1))
+    free_pp = evaluate(prof, plain, pp, batch=8).step_time_ms
+    # A pipeline overlaps its stages only part of the time: slower, but less than 1/0.8.
+    assert free_pp < evaluate(prof, shared, pp, batch=8).step_time_ms < free_pp / 0.8

@@ -105,3 +105,50 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
         load_profile("zoo:vit")
     with pytest.raises(PlanInputError, match="no torch source"):
         measure_layer_times(load_profile(_chain_model(tmp_path / "c.onnx")))
+
+
+def test_measured_points_are_interpolated_not_a_line() -> None:
+    from graphrec.parallel.profile import LayerProfile
+
+    la = LayerProfile(
+        "l",
+        ("l",),
+        1.0,
+        2.0,
+        0.0,
+        0.0,
+        0.0,
+        fwd_ms=(9.0, 9.0),  # ignored once points are given
+        fwd_points=((4.0, 2.0), (8.0, 3.0), (16.0, 7.0)),
+        bwd_points=((4.0, 4.0), (16.0, 10.0)),
+    )
+    assert la.fwd_time_ms(8) == pytest.approx(3.0)
+    assert la.fwd_time_ms(12) == pytest.approx(5.0)
+    # Beyond the points, along the nearest segment (never negative).
+    assert la.fwd_time_ms(32) == pytest.approx(15.0)
+    assert la.fwd_time_ms(2) == pytest.approx(1.5)
+    assert la.fwd_time_ms(0) == pytest.approx(1.0)
+    assert la.bwd_time_ms(10) == pytest.approx(7.0)
+    # A steep first segment does not make tiny batches cheaper per sample than batch 4.
+    steep = LayerProfile("s", ("s",), 1.0, 2.0, 0.0, 0.0, 0.0, fwd_points=((4.0, 1.0), (8.0, 4.0)))
+    assert steep.fwd_time_ms(1) == pytest.approx(0.25)
+
+
+def test_points_cheaper_per_sample_than_a_larger_batch_are_raised() -> None:
+    from graphrec.parallel.profile import _per_sample_monotone
+
+    pts = _per_sample_monotone(((4.0, 1.0), (8.0, 4.0), (16.0, 6.0)))
+    # 4 -> 8 costs 0.5 ms/sample at 8, so batch 4 takes at least 2 ms; 16 stays.
+    assert pts == ((4.0, 2.0), (8.0, 4.0), (16.0, 6.0))
+
+
+def test_layers_keep_a_point_per_batch_size_and_sum_to_the_whole_module(tiny_cnn: Path) -> None:
+    prof = measure_layer_times(load_profile(tiny_cnn), batch_sizes=(2, 4, 8), repeats=2)
+    for la in prof.layers:
+        assert [b for b, _ in la.fwd_points] == [2.0, 4.0, 8.0]
+        assert [b for b, _ in la.bwd_points] == [2.0, 4.0, 8.0]
+        assert la.fwd_time_ms(4) == pytest.approx(la.fwd_points[1][1])
+    split = measure_layer_times(
+        load_profile(tiny_cnn), batch_sizes=(2, 8), repeats=2, whole_model=False
+    )
+    assert all(la.fwd_time_ms(2) > 0 for la in split.layers)
