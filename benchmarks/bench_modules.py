@@ -5,8 +5,8 @@ held-out models), noise floor, background load, fusion check, speed. Prints and 
 Inputs (all measured on this machine):
 
 * ``--dir`` module-dataset folder (``graphrec modules generate`` / ``measure``);
-* ``--artefact`` the fitted module regressors (``graphrec modules fit``); its
-  ``report_full.json`` holds the held-out test predictions of every regressor;
+* ``--artefact`` the fitted module regressors (``graphrec modules fit``, which also writes
+  ``fit_report.json`` into ``--dir``: the held-out test predictions of every regressor);
 * ``--wholegraph`` today's whole-graph predictions, leave-family-out on the zoo (an ``.npz``
   written by ``runs/modules/wholegraph_lfo.py``: the protocol of
   ``benchmarks/eval_recommender.py --candidates '*threads=1' --alpha 0.5``);
@@ -59,7 +59,7 @@ def _stats(
 
 # --------------------------------------------------------------------------- module level
 def module_level(dir_: Path, artefact: Path) -> dict[str, Any]:
-    rep = json.loads((artefact / "report_full.json").read_text())
+    rep = json.loads((dir_ / "fit_report.json").read_text())
     out: dict[str, Any] = {"summary": rep["summary"], "selection": rep["selection"]}
     per_type: dict[str, Any] = {}
     for t, info in rep["types"].items():
@@ -142,7 +142,7 @@ def _module_sums(pred: Any, paths: list[Path]) -> tuple[np.ndarray, list[float]]
             t0 = time.perf_counter()
             res = pred.predict_graph(graph.load(p))
             times.append(time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - a model the kernel cannot read is reported
+        except Exception as exc:
             print(f"  {p}: {exc}", file=sys.stderr)
             continue
         out[i] = [res["latency_ms"][c] for c in pred.candidates]
@@ -320,7 +320,7 @@ def fusion(models: list[Path]) -> dict[str, Any]:
     for p in models:
         try:
             rows[p.stem] = fusion_check(p)
-        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        except Exception as exc:
             rows[p.stem] = {"error": str(exc)[:160]}
     ok = [r for r in rows.values() if "error" not in r]
     agg: dict[str, Any] = {"models": len(ok), "per_model": rows}
@@ -417,7 +417,7 @@ def render(rep: dict[str, Any]) -> str:
                 )
     lines += [
         "",
-        f"Per-inference overhead (Identity model): "
+        "Per-inference overhead (Identity model): "
         + ", ".join(f"{c.split('/')[0]} {v:.3f} ms" for c, v in ml["overhead_ms"].items()),
     ]
     le = rep.get("load_effect") or {}

@@ -28,9 +28,26 @@ def _counts(text: str | None, scale: float) -> dict[str, int]:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from graphrec.recommender.modules.generate import sample_points
-    from graphrec.recommender.modules.measure import add_points
+    from pathlib import Path
 
+    from graphrec.errors import GraphRecError
+    from graphrec.recommender.modules.generate import adaptive_points, sample_points
+    from graphrec.recommender.modules.measure import add_points, load_points
+
+    if args.adaptive:
+        path = Path(args.dir) / "fit_report.json"
+        if not path.exists():
+            raise GraphRecError(f"{path}: no such file (run `graphrec modules fit` first)")
+        report = json.loads(path.read_text())
+        errors: dict[str, float] = {}
+        for mtype, info in report["types"].items():
+            if mtype != "generic":
+                errors.update(info.get("cv_err", {}))
+        pts = adaptive_points(load_points(args.dir), errors, args.adaptive, seed=args.seed)
+        n = add_points(args.dir, pts, round_name=f"adaptive seed={args.seed}")
+        bad = sum(e > 0.10 for e in errors.values())
+        print(f"{n} new points near the {bad} of {len(errors)} points predicted worse than ±10 %")
+        return 0
     batches = [int(b) for b in args.batch.split(",")]
     pts = sample_points(_counts(args.counts, args.scale), seed=args.seed, batches=batches)
     n = add_points(args.dir, pts, round_name=f"space-filling seed={args.seed}")
@@ -109,6 +126,13 @@ def register(subparsers: Any) -> None:
     g.add_argument("--scale", type=float, default=1.0, help="multiply the default counts")
     g.add_argument("--batch", default="1", help="batch sizes to draw from, e.g. 1,2,4")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--adaptive",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: N points near those the last fit predicted worst (fit_report.json)",
+    )
     g.set_defaults(func=_generate)
     m = sub.add_parser("measure", help="measure pending points with the harness (resumable)")
     m.add_argument("--dir", default="runs/modules")

@@ -273,6 +273,7 @@ def fit_and_select(
     report["fit_s"] = time.monotonic() - t_start
     report["selection"] = selection
     report["summary"] = summarize(report)
+    (Path(folder) / "fit_report.json").write_text(json.dumps(report, default=float) + "\n")
     if out is not None:
         _write(Path(out), report, arrays, table, cands, max_predict_us, max_size_kb)
     return report
