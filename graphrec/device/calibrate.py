@@ -703,13 +703,14 @@ def calibrate(
     say(f"exported {len(paths)} probe models to {model_dir}")
     say(f"measuring {len(measure_ids)} candidates per probe")
     done = [0]
+    names = {hashlib.sha256(p.read_bytes()).hexdigest(): p.stem for p in paths}
 
     def on_result(row: dict[str, Any]) -> None:
         done[0] += 1
         p50 = row.get("p50_ms")
         ms = f"{p50:.3f} ms" if isinstance(p50, float) else "-"
         say(
-            f"[{done[0]}] {Path(str(row.get('model_path', ''))).stem or row['model_sha256'][:8]} "
+            f"[{done[0]}] {names.get(row['model_sha256'], row['model_sha256'][:8])} "
             f"{row['candidate_id']}: {row['status']} {ms} ({time.monotonic() - t0:.0f} s)"
         )
 
