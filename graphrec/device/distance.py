@@ -200,7 +200,7 @@ def assess_device(
         "extrapolated",
         distance,
         nearest,
-        f"extrapolated: this device is far from every device the recommender was trained "
+        f"extrapolated: the device differs from every device the recommender was trained "
         f"on (distance {shown} > {FAR_DISTANCE}; nearest: {nearest}); latencies and ranking "
         f"are not backed by measurements on a device like it; intervals widened; "
         f"{_CALIBRATE_HINT}",
