@@ -275,7 +275,7 @@ def fit_and_select(
     report["summary"] = summarize(report)
     (Path(folder) / "fit_report.json").write_text(json.dumps(report, default=float) + "\n")
     if out is not None:
-        _write(Path(out), report, arrays, table, cands, max_predict_us, max_size_kb)
+        _write(Path(out), Path(folder), report, arrays, table, cands, max_predict_us, max_size_kb)
     return report
 
 
@@ -306,6 +306,7 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
 
 def _write(
     out: Path,
+    folder: Path,
     report: dict[str, Any],
     arrays: dict[str, np.ndarray],
     table: list[dict[str, Any]],
@@ -338,6 +339,8 @@ def _write(
         },
     }
     (out / "selection.json").write_text(json.dumps(sel, indent=1, sort_keys=True) + "\n")
+    report["budget"] = {"max_predict_us": max_us, "max_size_kb": max_kb}
+    (out / "CARD.md").write_text(_card(out, report, table, folder))
     names = sorted({k for r in table for k in r["features"]})
     with (out / "module_points.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -348,6 +351,75 @@ def _write(
                 + [f"{r['latency_ms'][c]:.5g}" for c in cands]
                 + [f"{r['features'].get(k, 0.0):.6g}" for k in names]
             )
+
+
+def _card(out: Path, report: dict[str, Any], table: list[dict[str, Any]], folder: Path) -> str:
+    from graphrec.bench import ResultStore
+    from graphrec.recommender.modules.measure import store_path
+
+    versions: dict[str, set[str]] = {}
+    devices: set[str] = set()
+    rounds: dict[str, str] = {}
+    with ResultStore(store_path(folder, 0.0)) as st:
+        for r in st.rows():
+            versions.setdefault(r["runtime"], set()).add(str(r["runtime_version"]))
+            devices.add(str(r["device_id"]))
+    for p in (folder / "points.jsonl").read_text().splitlines():
+        d = json.loads(p)
+        rounds[d["point_id"]] = d.get("round", "")
+    counts: dict[str, int] = {}
+    for r in table:
+        counts[r["module_type"]] = counts.get(r["module_type"], 0) + 1
+    adaptive = sum(1 for r in table if str(rounds.get(r["point_id"], "")).startswith("adaptive"))
+    busy = float(np.mean([r["busy_share"] for r in table])) if table else 0.0
+    lines = [
+        "# graphrec per-module latency regressors",
+        "",
+        "What: per module type and runtime, the regressor `graphrec modules fit` selected "
+        "(most accurate within the budget, cross-validated), refitted on every measured point; "
+        "the per-inference overhead of each runtime; and the measured module points they "
+        "were fitted on (`module_points.csv`).",
+        "",
+        "## Data",
+        "",
+        f"* {len(table)} single-module models measured with the harness (protocol of "
+        "`graphrec.bench`), one round each (a subset twice: the noise floor), threads=1, "
+        f"candidates: {', '.join(report['candidates'])}",
+        f"* {adaptive} of them from the adaptive round (points near those predicted worst)",
+        f"* device(s): {', '.join(sorted(devices))}; runtime versions: "
+        + ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(versions.items())),
+        f"* measured on a 2-vCPU VM shared with other jobs: {100 * busy:.0f} % of the rows are "
+        "flagged busy (other processes on the worker's core); labels prefer clean rounds",
+        "* points per detected module type: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        "* parameter ranges: `graphrec.recommender.modules.generate.PARAM_RANGES` (batch 1, 2 "
+        "or 4)",
+        "",
+        "## Regressors",
+        "",
+        f"* budget: {report.get('budget', {})}",
+        "* selected (type: onnxruntime / OpenVINO): "
+        + "; ".join(
+            f"{t}: {' / '.join(v[c] for c in report['candidates'])}"
+            for t, v in sorted(report["selection"].items())
+        ),
+        "* formats: `regressors.npz` (numpy arrays only: ridge coefficients, forest trees, "
+        "network weights, CatBoost models in CatBoost's own binary format; loaded with "
+        "`allow_pickle=False`), `selection.json` (selection, Pareto fronts, every "
+        "regressor's cross-validated and held-out figures)",
+        "",
+        "## Regenerate",
+        "",
+        "```bash",
+        "graphrec modules generate --dir runs/modules --batch 1,1,1,2,4 --seed 0",
+        "flock /tmp/graphrec-measure.lock graphrec modules measure --dir runs/modules  # repeat",
+        "graphrec modules fit --dir runs/modules --out DIR  # writes runs/modules/fit_report.json",
+        "graphrec modules generate --dir runs/modules --adaptive 200 --seed 1",
+        "flock /tmp/graphrec-measure.lock graphrec modules measure --dir runs/modules",
+        "graphrec modules fit --dir runs/modules --out graphrec/data/modules",
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def load_artefact_arrays(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:

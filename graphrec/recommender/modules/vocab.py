@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -340,11 +339,11 @@ def _conv_kind(v: _View, i: int) -> str:
 
 # ------------------------------------------------------------------ features
 _COMMON = (
-    "log_flops",
-    "log_bytes",
-    "log_params",
-    "log_in_numel",
-    "log_out_numel",
+    "flops",
+    "bytes",
+    "params",
+    "in_numel",
+    "out_numel",
     "n_ops",
     "n_epilogue",
     "n_transcendental",
@@ -378,12 +377,8 @@ def feature_names(module_type: str) -> tuple[str, ...]:
     return _COMMON + _SPECIFIC.get(module_type, ())
 
 
-def _lg(x: float) -> float:
-    return math.log(max(float(x), 0.0) + 1.0)
-
-
 def module_features(v: _View, m: Module) -> dict[str, float]:
-    """Numeric features of a module (sizes as counts, costs in log)."""
+    """Numeric features of a module (sizes and costs as counts; regressors take their log)."""
     nodes = m.nodes
     head = nodes[0]
     member = set(nodes)
@@ -398,11 +393,11 @@ def module_features(v: _View, m: Module) -> dict[str, float]:
     traffic += 4.0 * params
     ops = [v.ops[i] for i in nodes]
     f: dict[str, float] = {
-        "log_flops": _lg(flops),
-        "log_bytes": _lg(traffic),
-        "log_params": _lg(params),
-        "log_in_numel": _lg(sum(v.numel(t) for t in ext_in)),
-        "log_out_numel": _lg(sum(v.numel(t) for t in outs)),
+        "flops": flops,
+        "bytes": traffic,
+        "params": params,
+        "in_numel": sum(v.numel(t) for t in ext_in),
+        "out_numel": sum(v.numel(t) for t in outs),
         "n_ops": float(len(nodes)),
         "n_epilogue": float(max(0, len(nodes) - 1)) if m.module_type != "attention" else 0.0,
         "n_transcendental": float(sum(o in _TRANSCENDENTAL for o in ops)),
