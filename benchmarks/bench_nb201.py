@@ -14,7 +14,9 @@ Methods (all in this run, same probes where they take probes):
   rho with the K probes' latencies;
 * ``linear_transfer``: ridge regression of the probes' log-latencies on the training
   devices' (z-scored) log-latencies;
-* ``rank_transfer``: the same on normal scores of the ranks;
+* ``rank_transfer``: the same with the training devices' latencies replaced by the
+  normal scores of their ranks (over all architectures of each training device; the
+  held-out device contributes only its probes' log-latencies);
 * ``fewshot``: :class:`graphrec.device.adapt.FewShotAdapter` (meta-learned Gaussian
   prior over device weights on [one-hot cell ops, connectivity, item factors]); its
   number of item factors (0, 3, 6 or 10) is chosen per held-out device by an inner
@@ -164,7 +166,8 @@ def run(ks: list[int], seeds: int) -> dict[str, Any]:
                         "fewshot": ad.predict(ad.infer(idx, y[idx])),
                         "fewshot_features": ad0.predict(ad0.infer(idx, y[idx])),
                         "linear_transfer": ridge_transfer(Ztr, idx, y),
-                        "rank_transfer": ridge_transfer(Ntr, idx, normal_scores(y[:, None])[:, 0]),
+                        # only the probes' own values (their log-latencies) are used
+                        "rank_transfer": ridge_transfer(Ntr, idx, y),
                     }
                     near = np.array([spearmanr(Ytr[idx, j], y[idx])[0] for j in range(len(tr))])
                     preds["nearest_device"] = Ytr[:, int(np.nanargmax(near))]
