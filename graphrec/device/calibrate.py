@@ -714,14 +714,20 @@ def calibrate(
             f"{row['candidate_id']}: {row['status']} {ms} ({time.monotonic() - t0:.0f} s)"
         )
 
+    per_model: list[float] = []
     with ResultStore(store) as st:
         for path in paths:
             left = budget_s - (time.monotonic() - t0)
-            if left <= 0:
+            # a probe starts only when the mean time of the probes so far still fits
+            need = float(np.mean(per_model)) if per_model else 0.0
+            if left <= 0 or need > left:
                 say(
-                    f"budget of {budget_min:g} min spent: {path.stem} and later probes not measured"
+                    f"budget of {budget_min:g} min would be exceeded: {path.stem} and later "
+                    "probes not measured"
                 )
                 break
+            t_model = time.monotonic()
+            n_before = done[0]
             run_campaign(
                 [path],
                 store=st,
@@ -732,6 +738,8 @@ def calibrate(
                 config=config,
                 on_result=on_result,
             )
+            if done[0] > n_before:  # resumed probes cost nothing
+                per_model.append(time.monotonic() - t_model)
     measured = measured_latencies(store, dev.device_id)
     measured = {m: v for m, v in measured.items() if m in chosen}
     if not measured:
