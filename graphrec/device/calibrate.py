@@ -20,8 +20,7 @@ devices the prior is the same; the reference is the training device whose probe
 latencies are closest to this one's.
 
 At recommend time (:func:`apply_calibration`) the artefact predicts for the reference
-device and ``delta`` is added, with the latency interval narrowed to what the probes
-left unexplained.
+device and ``delta`` is added; the latency interval stays the artefact's.
 
 Probes (:func:`select_probes`) are chosen to be informative: greedy Bayesian
 D-optimal design over the correction model's basis (each model contributes one row per
@@ -505,10 +504,8 @@ def apply_calibration(
     correction added to the log-latency of every candidate.
 
     The model's size for the slope is the mean predicted log-latency over the candidates
-    (the pool's size is the same mean over measured latencies). The absolute error
-    becomes the correction's predictive error combined with the artefact's own, and
-    the relative error the ranking draws from is left as it is, as the correction is
-    nearly common to the models of one candidate.
+    (as in :func:`fit_correction` with predictions). The errors the ranking draws from
+    are left as the artefact's.
 
     Raises:
         CalibrationError: The record was fitted for another candidate list or version.
