@@ -88,3 +88,21 @@ def test_serve_command_reports_real_and_simulated(
     assert sum(edf["real"]["counts"].values()) == sum(edf["simulated"]["counts"].values()) == 30
     assert "re-measured on the Ray actors" in out["latency_source"]
     assert set(out["latency_p50_ms"]) == {"vision/small@a", "vision/small@b"}
+
+
+def test_observed_table_takes_the_round_trips_a_run_saw() -> None:
+    import numpy as np
+    from serving_helpers import tiny_instance, tiny_workload
+
+    from graphrec.serving.prototype import observed_table, with_table
+
+    inst = tiny_instance(tiny_workload(n_servers=1), np.array([[2.0], [10.0]]), [0, 1], [50, 50])
+    log = [(0, 0, 0, 1.0, float(ms)) for ms in (10, 11, 12, 13, 14, 15)]
+    log += [(0, 0, 1, 1.0, 99.0), (0, 0, 1, 1.0, 99.0)]  # too few runs: kept as before
+    table = observed_table(inst.table, log)
+    assert table.p50_ms[0, 0, 0] == pytest.approx(12.5)
+    assert table.p10_ms[0, 0, 0] == pytest.approx(np.percentile([10, 11, 12, 13, 14, 15], 10))
+    assert table.p50_ms[0, 1, 0] == 10.0
+    seen = with_table(inst, table)
+    assert seen.table is table and seen.latency_ms.shape == inst.latency_ms.shape
+    assert seen.latency_ms[:, 1, 0] == pytest.approx([10.0, 10.0])
