@@ -372,6 +372,7 @@ def _card(out: Path, report: dict[str, Any], table: list[dict[str, Any]], folder
         counts[r["module_type"]] = counts.get(r["module_type"], 0) + 1
     adaptive = sum(1 for r in table if str(rounds.get(r["point_id"], "")).startswith("adaptive"))
     busy = float(np.mean([r["busy_share"] for r in table])) if table else 0.0
+    twice = sum(1 for r in table if any(len(v) >= 2 for v in r["rounds_ms"].values()))
     lines = [
         "# graphrec per-module latency regressors",
         "",
@@ -383,8 +384,8 @@ def _card(out: Path, report: dict[str, Any], table: list[dict[str, Any]], folder
         "## Data",
         "",
         f"* {len(table)} single-module models measured with the harness (protocol of "
-        "`graphrec.bench`), one round each (a subset twice: the noise floor), threads=1, "
-        f"candidates: {', '.join(report['candidates'])}",
+        f"`graphrec.bench`), one round each ({twice} of them in two rounds: the noise "
+        f"floor), threads=1, candidates: {', '.join(report['candidates'])}",
         f"* {adaptive} of them from the adaptive round (points near those predicted worst)",
         f"* device(s): {', '.join(sorted(devices))}; runtime versions: "
         + ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(versions.items())),
