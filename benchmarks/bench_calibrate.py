@@ -98,8 +98,8 @@ def evaluate_device(
     models = [m for m, d in meas.items() if len(d) >= 2 and Path(paths.get(m, "")).is_file()]
     # artefact predictions for every model: zero-shot (device features) and reference
     zs_vec = device_vector(dev)
-    pred_zs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    pred_ref: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    pred_zs: dict[str, tuple[Any, np.ndarray]] = {}
+    pred_ref: dict[str, tuple[Any, np.ndarray]] = {}
     for m in models:
         mi = model_inputs(paths[m])
         for vec, out in ((zs_vec, pred_zs), (ref_vec, pred_ref)):

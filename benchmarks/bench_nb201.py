@@ -60,8 +60,8 @@ def encode(arch_str: str) -> np.ndarray:
     edges = []
     for j, node in enumerate(arch_str.split("+"), start=1):
         for tok in node.strip("|").split("|"):
-            op, i = tok.split("~")
-            edges.append((int(i), j, op))
+            op, src = tok.split("~")
+            edges.append((int(src), j, op))
     x = np.zeros(len(OPS) * len(edges) + 1)
     reach = {0}
     for e, (_i, _j, op) in enumerate(edges):
