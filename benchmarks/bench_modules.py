@@ -248,7 +248,7 @@ def zoo_level(artefact: Path, wholegraph: Path, zoo: Path) -> dict[str, Any]:
 
 def real_level(artefact: Path, store: Path) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from eval_real import MANIFEST, measured  # type: ignore[import-not-found]
+    from eval_real import MANIFEST, measured
 
     import graphrec
     from graphrec.errors import GraphRecError, OutOfDistributionWarning
