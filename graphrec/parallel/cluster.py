@@ -131,9 +131,10 @@ LOOPBACK_NETWORK = Network(
 
 
 #: Speed of one of two local ranks computing at once, relative to one rank alone (one
-#: core each, raised priority), on the 2-vCPU development machine, measured with
-#: :func:`graphrec.parallel.engine.calibrate_sharing` (benchmarks/reports/plan.md).
-LOCAL_SHARED_SPEED = 0.78
+#: core each, raised priority), on the 2-vCPU development machine: the median of the six
+#: rounds of :func:`graphrec.parallel.engine.calibrate_sharing` in two validation runs on
+#: 2026-12-02 (ratios 0.78-1.35; benchmarks/reports/plan.md).
+LOCAL_SHARED_SPEED = 0.97
 
 
 @dataclass(frozen=True)
