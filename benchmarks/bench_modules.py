@@ -132,10 +132,14 @@ def load_effect(dir_: Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- model level
-def _module_sums(pred: Any, paths: list[Path]) -> tuple[np.ndarray, list[float]]:
+def _module_sums(pred: Any, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Raw module sums ``[models, candidates]``, per-type work ``[models, candidates, types]``."""
     from graphrec import graph
+    from graphrec.recommender.modules.predictor import type_work
+    from graphrec.recommender.modules.vocab import MODULE_TYPES
 
     out = np.full((len(paths), len(pred.candidates)), np.nan)
+    work = np.full((len(paths), len(pred.candidates), len(MODULE_TYPES)), np.nan)
     times = []
     for i, p in enumerate(paths):
         try:
@@ -145,8 +149,10 @@ def _module_sums(pred: Any, paths: list[Path]) -> tuple[np.ndarray, list[float]]
         except Exception as exc:
             print(f"  {p}: {exc}", file=sys.stderr)
             continue
-        out[i] = [res["latency_ms"][c] for c in pred.candidates]
-    return out, times
+        out[i] = [res["raw_latency_ms"][c] for c in pred.candidates]
+        for j, c in enumerate(pred.candidates):
+            work[i, j] = type_work(res["modules"], c)
+    return out, work, times
 
 
 def _calibrate(log_msum: np.ndarray, log_true: np.ndarray) -> tuple[float, float]:
@@ -157,7 +163,8 @@ def _calibrate(log_msum: np.ndarray, log_true: np.ndarray) -> tuple[float, float
 
 
 def zoo_level(artefact: Path, wholegraph: Path, zoo: Path) -> dict[str, Any]:
-    from graphrec.recommender.modules.predictor import ModuleLatencyPredictor
+    from graphrec.recommender.modules.predictor import ModuleLatencyPredictor, fit_type_scales
+    from graphrec.recommender.modules.vocab import MODULE_TYPES
 
     pred = ModuleLatencyPredictor.load(artefact)
     z = np.load(wholegraph)
@@ -167,9 +174,11 @@ def zoo_level(artefact: Path, wholegraph: Path, zoo: Path) -> dict[str, Any]:
     folds = [np.array([int(i) for i in s.split(",")]) for s in z["folds"]]
     keep = np.array(["int8" not in n for n in names])
     paths = [zoo / f"{n}.onnx" for n in names]
-    msum, times = _module_sums(pred, [p for p, k in zip(paths, keep, strict=True) if k])
+    msum, wk, times = _module_sums(pred, [p for p, k in zip(paths, keep, strict=True) if k])
     full = np.full((len(names), len(pred.candidates)), np.nan)
     full[keep] = msum
+    work = np.full((len(names), *wk.shape[1:]), np.nan)
+    work[keep] = wk
     out: dict[str, Any] = {
         "models": int(keep.sum()),
         "families": len(set(fams[keep])),
@@ -189,9 +198,24 @@ def zoo_level(artefact: Path, wholegraph: Path, zoo: Path) -> dict[str, Any]:
         cal = np.full(len(names), np.nan)
         blend = np.full(len(names), np.nan)
         weights = []
+        typed = np.full(len(names), np.nan)
+        blend_t = np.full(len(names), np.nan)
+        weights_t = []
         for te in folds:
             tr = np.setdiff1d(np.arange(len(names)), te)
             tr = tr[keep[tr]]
+            f = fit_type_scales(work[tr, j], t[tr])
+            typed[te] = np.maximum(work[te, j] @ f[:-1] + f[-1], 1e-4)
+            typed_tr = np.maximum(work[tr, j] @ f[:-1] + f[-1], 1e-4)
+            errs_t = [
+                np.nanmedian(
+                    np.abs(np.exp(w * np.log(typed_tr) + (1 - w) * np.log(wg[tr])) / t[tr] - 1)
+                )
+                for w in np.linspace(0, 1, 21)
+            ]
+            wt = float(np.linspace(0, 1, 21)[int(np.nanargmin(errs_t))])
+            weights_t.append(wt)
+            blend_t[te] = np.exp(wt * np.log(typed[te]) + (1 - wt) * np.log(wg[te]))
             b, a = _calibrate(np.log(raw[tr]), np.log(t[tr]))
             cal[te] = np.exp(a + b * np.log(raw[te]))
             cal_tr = np.exp(a + b * np.log(raw[tr]))
@@ -212,6 +236,16 @@ def zoo_level(artefact: Path, wholegraph: Path, zoo: Path) -> dict[str, Any]:
             "module_sum_calibrated": _stats(cal[m], t[m], fams[m]),
             "blend": _stats(blend[m], t[m], fams[m]),
             "blend_weights": weights,
+            "module_sum_type_scaled": _stats(typed[m], t[m], fams[m]),
+            "blend_type_scaled": _stats(blend_t[m], t[m], fams[m]),
+            "blend_type_scaled_weights": weights_t,
+            "type_scales_all_families": dict(
+                zip(
+                    [*MODULE_TYPES, "constant_ms"],
+                    fit_type_scales(work[keep, j], t[keep]).tolist(),
+                    strict=True,
+                )
+            ),
         }
         out["per_runtime"][c] = res
         for name, v in (
@@ -219,6 +253,8 @@ def zoo_level(artefact: Path, wholegraph: Path, zoo: Path) -> dict[str, Any]:
             ("module_sum_raw", raw),
             ("module_sum_calibrated", cal),
             ("blend", blend),
+            ("module_sum_type_scaled", typed),
+            ("blend_type_scaled", blend_t),
         ):
             pooled.setdefault(name, []).append(np.column_stack([v[m], t[m]]))
         for f in sorted(set(fams[m])):
@@ -228,6 +264,7 @@ def zoo_level(artefact: Path, wholegraph: Path, zoo: Path) -> dict[str, Any]:
                 ("whole_graph", wg),
                 ("module_sum_raw", raw),
                 ("module_sum_calibrated", cal),
+                ("module_sum_type_scaled", typed),
             ):
                 d.setdefault(name, []).extend(np.abs(v[fm] / t[fm] - 1).tolist())
     fam_all = np.concatenate(
@@ -276,6 +313,7 @@ def real_level(artefact: Path, store: Path) -> dict[str, Any]:
             g = graph.load(path, input_shapes=shapes or None)
             res = pred.predict_graph(g)
             row["module_sum"] = res["latency_ms"]
+            row["module_sum_raw"] = res["raw_latency_ms"]
             row["other_share"] = float(
                 np.mean([x["module_type"] == "other" for x in res["modules"]] or [0])
             )
@@ -294,7 +332,7 @@ def real_level(artefact: Path, store: Path) -> dict[str, Any]:
     pooled: dict[str, list[tuple[float, float]]] = {}
     for c in CANDS:
         res = {}
-        for name in ("whole_graph", "module_sum"):
+        for name in ("whole_graph", "module_sum_raw", "module_sum"):
             pts = [
                 (r[name][c], r["measured"][c])
                 for r in rows
@@ -446,7 +484,14 @@ def render(rep: dict[str, Any]) -> str:
             "| method | runtime | median error | within ±10 % | within ±25 % |",
             "|---|---|---:|---:|---:|",
         ]
-        for name in ("whole_graph", "module_sum_raw", "module_sum_calibrated", "blend"):
+        for name in (
+            "whole_graph",
+            "module_sum_raw",
+            "module_sum_calibrated",
+            "blend",
+            "module_sum_type_scaled",
+            "blend_type_scaled",
+        ):
             for c, r in zl["per_runtime"].items():
                 s = r[name]
                 lines.append(
@@ -468,12 +513,32 @@ def render(rep: dict[str, Any]) -> str:
             "",
             "Median error per held-out family:",
             "",
-            "| family | whole graph | module sum (raw) | module sum (calibrated) |",
-            "|---|---:|---:|---:|",
+            "| family | whole graph | module sum (raw) | module sum (calibrated) | module sum (type-scaled) |",
+            "|---|---:|---:|---:|---:|",
         ]
         for f, d in sorted(zl["per_family_median_ape"].items()):
             lines.append(
-                f"| {f} | {_pct(d['whole_graph'])} | {_pct(d['module_sum_raw'])} | {_pct(d['module_sum_calibrated'])} |"
+                f"| {f} | {_pct(d['whole_graph'])} | {_pct(d['module_sum_raw'])} "
+                f"| {_pct(d['module_sum_calibrated'])} | {_pct(d['module_sum_type_scaled'])} |"
+            )
+        lines += [
+            "",
+            "Blend weights of the type-scaled module sum per fold: "
+            + "; ".join(
+                f"{c.split('/')[0]} "
+                + ", ".join(f"{w:.2f}" for w in r["blend_type_scaled_weights"])
+                for c, r in zl["per_runtime"].items()
+            ),
+            "",
+            "Per-type factors fitted on all families (what survives of a module's isolated "
+            "cost inside a whole model; 0 = fused away or not identifiable):",
+            "",
+        ]
+        for c, r in zl["per_runtime"].items():
+            sc = r["type_scales_all_families"]
+            lines.append(
+                f"* {c.split('/')[0]}: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in sc.items() if v > 0 or k == "conv")
             )
     rl = rep.get("real_level")
     if rl:
@@ -534,6 +599,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zoo", type=Path, default=Path("runs/zoo"))
     ap.add_argument("--real-store", type=Path, default=None)
     ap.add_argument("--speed-models", type=int, default=10)
+    ap.add_argument(
+        "--write-type-scale",
+        action="store_true",
+        help="write the per-type factors fitted on every zoo family into the artefact "
+        "(type_scale.json), for `graphrec modules predict` on models outside the zoo",
+    )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/reports/modules.md"))
     args = ap.parse_args(argv)
     import torch
@@ -548,6 +619,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.wholegraph and args.wholegraph.exists():
         rep["zoo_level"] = zoo_level(args.artefact, args.wholegraph, args.zoo)
         print("zoo level done", flush=True)
+        if args.write_type_scale:
+            scales = {
+                c: r["type_scales_all_families"] for c, r in rep["zoo_level"]["per_runtime"].items()
+            }
+            (args.artefact / "type_scale.json").write_text(
+                json.dumps(
+                    {
+                        "fitted_on": f"{rep['zoo_level']['models']} fp32 zoo models "
+                        "(graphrec/data/measurements), threads=1 labels",
+                        "scales": scales,
+                    },
+                    indent=1,
+                )
+                + "\n"
+            )
     if args.real_store and args.real_store.exists():
         rep["real_level"] = real_level(args.artefact, args.real_store)
         print("real level done", flush=True)

@@ -1,9 +1,15 @@
 """Module-sum latency of a whole model from the selected per-module regressors.
 
-latency(model, runtime) = overhead(runtime) + sum over modules of
+Raw: latency(model, runtime) = overhead(runtime) + sum over modules of
 max(predicted single-module latency - overhead(runtime), 0), where the overhead is the
 measured latency of an Identity model (session call and dispatch). Module types without
 their own regressor use the generic one (common features, fitted on every point).
+
+Measured alone, a module pays what a whole model pays once (layout reorders, a cold cache,
+an input copy), and a runtime fuses some modules into others. :func:`fit_type_scales`
+measures that per runtime: one non-negative factor per module type (and a constant), fitted
+so that the scaled module sum matches measured whole models (relative least squares). With
+``type_scale.json`` in the artefact, ``latency_ms`` is the scaled sum.
 
 Example:
     >>> pred = ModuleLatencyPredictor.load()                         # doctest: +SKIP
@@ -20,17 +26,49 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphrec.recommender.modules.select import GENERIC, load_artefact_arrays
-from graphrec.recommender.modules.vocab import Module, detect_modules, feature_names
+from graphrec.recommender.modules.vocab import (
+    MODULE_TYPES,
+    Module,
+    detect_modules,
+    feature_names,
+)
 
 if TYPE_CHECKING:
     from graphrec.graph import OperatorGraph
 
-__all__ = ["ModuleLatencyPredictor", "default_artefact"]
+__all__ = ["ModuleLatencyPredictor", "default_artefact", "fit_type_scales", "type_work"]
 
 
 def default_artefact() -> Path:
     """The shipped artefact folder (``graphrec/data/modules``)."""
     return Path(__file__).resolve().parents[2] / "data" / "modules"
+
+
+def type_work(modules: Sequence[dict[str, Any]], candidate: str) -> np.ndarray:
+    """Predicted module work (ms) summed per module type, in :data:`MODULE_TYPES` order."""
+    out = np.zeros(len(MODULE_TYPES))
+    for m in modules:
+        out[MODULE_TYPES.index(m["module_type"])] += m["latency_ms"][candidate]
+    return out
+
+
+def fit_type_scales(work: np.ndarray, true_ms: np.ndarray) -> np.ndarray:
+    """Non-negative per-type factors and a constant: ``true ≈ work @ f[:-1] + f[-1]``.
+
+    Args:
+        work: ``[models, types]`` predicted work per module type (:func:`type_work`).
+        true_ms: Measured whole-model latency.
+
+    Returns:
+        ``len(types) + 1`` factors, fitted on the relative error (each model weighs the
+        same whatever its latency).
+    """
+    from scipy.optimize import nnls
+
+    ok = np.isfinite(true_ms) & (true_ms > 0) & np.isfinite(work).all(axis=1)
+    a = np.column_stack([work[ok], np.ones(int(ok.sum()))]) / true_ms[ok, None]
+    coef, _ = nnls(a, np.ones(int(ok.sum())))
+    return np.asarray(coef, dtype=np.float64)
 
 
 class ModuleLatencyPredictor:
@@ -42,11 +80,25 @@ class ModuleLatencyPredictor:
         self.candidates: list[str] = list(selection["candidates"])
         self.overhead_ms: dict[str, float] = dict(selection["overhead_ms"])
 
+        #: Per-runtime type factors (:func:`fit_type_scales`); empty: the raw sum.
+        self.type_scale: dict[str, np.ndarray] = {}
+
     @classmethod
     def load(cls, folder: str | Path | None = None) -> ModuleLatencyPredictor:
-        """Read an artefact written by ``graphrec modules fit``."""
-        sel, regs = load_artefact_arrays(folder or default_artefact())
-        return cls(sel, regs)
+        """Read an artefact written by ``graphrec modules fit`` (and ``type_scale.json``)."""
+        import json
+
+        root = Path(folder or default_artefact())
+        sel, regs = load_artefact_arrays(root)
+        pred = cls(sel, regs)
+        scale = root / "type_scale.json"
+        if scale.exists():
+            d = json.loads(scale.read_text())
+            pred.type_scale = {
+                c: np.array([v[t] for t in (*MODULE_TYPES, "constant_ms")], dtype=np.float64)
+                for c, v in d["scales"].items()
+            }
+        return pred
 
     def _regressor(self, mtype: str, cand: str) -> tuple[str, Any]:
         chosen = self.selection["selection"].get(mtype, {})
@@ -78,8 +130,17 @@ class ModuleLatencyPredictor:
         over = np.array([self.overhead_ms[c] for c in self.candidates])
         work = np.maximum(per - over[None, :], 0.0)
         total = over + work.sum(axis=0)
+        scaled = total.copy()
+        for j, c in enumerate(self.candidates):
+            f = self.type_scale.get(c)
+            if f is not None:
+                per_type = np.zeros(len(MODULE_TYPES))
+                for k, m in enumerate(mods):
+                    per_type[MODULE_TYPES.index(m.module_type)] += work[k, j]
+                scaled[j] = float(per_type @ f[:-1] + f[-1])
         return {
-            "latency_ms": {c: float(total[j]) for j, c in enumerate(self.candidates)},
+            "latency_ms": {c: float(scaled[j]) for j, c in enumerate(self.candidates)},
+            "raw_latency_ms": {c: float(total[j]) for j, c in enumerate(self.candidates)},
             "module_sum_ms": {c: float(work[:, j].sum()) for j, c in enumerate(self.candidates)},
             "overhead_ms": dict(self.overhead_ms),
             "modules": [

@@ -56,3 +56,14 @@ def test_module_sum_adds_work_above_the_overhead() -> None:
     per = pred.predict_modules(mods)
     np.testing.assert_allclose(per[:2], np.exp(conv.predict(x[:2])))
     np.testing.assert_allclose(per[2], np.exp(generic.predict(x[2:3, : len(gen_names)]))[0])
+
+
+def test_type_scales_recover_per_type_factors() -> None:
+    from graphrec.recommender.modules.predictor import fit_type_scales
+
+    rng = np.random.default_rng(1)
+    work = rng.uniform(0.1, 5.0, (80, 3))
+    true = work @ np.array([0.5, 1.0, 0.0]) + 0.2
+    f = fit_type_scales(work, true)
+    np.testing.assert_allclose(f, [0.5, 1.0, 0.0, 0.2], atol=1e-8)
+    assert (fit_type_scales(work, -true) >= 0).all()  # never negative
