@@ -4,6 +4,9 @@
   validate, identity);
 * :mod:`graphrec.device.probe`: detection of this machine;
 * :mod:`graphrec.device.features`: the fixed-order vector the learned models read;
+* :mod:`graphrec.device.microbench`: measured micro-benchmarks (GEMM, bandwidth, dispatch);
+* :mod:`graphrec.device.isa_cap`: this host with oneDNN/ATen capped at an ISA (a configuration);
+* :mod:`graphrec.device.distance`: distance to the training devices, the extrapolation statement;
 * :mod:`graphrec.device._cli`: ``graphrec device``.
 
 Example:
