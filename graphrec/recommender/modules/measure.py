@@ -13,8 +13,9 @@ runs a competing process pinned to the workers' cores that is busy for ``level``
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -96,17 +97,20 @@ def model_file(folder: str | Path, point: ModulePoint) -> Path:
     return Path(folder) / "models" / f"{point.point_id}-b{point.batch}.onnx"
 
 
-def _burn(level: float, cores: Sequence[int], stop: Any, period_s: float = 0.01) -> None:
-    if cores and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, list(cores))
-    busy = level * period_s
-    while not stop.is_set():
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < busy:
-            pass
-        rest = period_s - (time.perf_counter() - t0)
-        if rest > 0:
-            time.sleep(rest)
+_BURN = """
+import os, sys, time
+level, cores = float(sys.argv[1]), [int(c) for c in sys.argv[2].split(",") if c]
+if cores and hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, cores)
+busy, period = level * 0.01, 0.01
+while True:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < busy:
+        pass
+    rest = period - (time.perf_counter() - t0)
+    if rest > 0:
+        time.sleep(rest)
+"""
 
 
 class BackgroundLoad:
@@ -123,25 +127,29 @@ class BackgroundLoad:
             raise GraphRecError(f"background load level must be in [0, 1], got {level}")
         self.level = level
         self.cores = tuple(cores)
-        self._proc: Any = None
-        self._stop: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> BackgroundLoad:
         if self.level > 0:
-            ctx = mp.get_context("spawn")
-            self._stop = ctx.Event()
-            self._proc = ctx.Process(
-                target=_burn, args=(self.level, self.cores, self._stop), daemon=True
-            )
-            self._proc.start()
+            args = [sys.executable, "-c", _BURN, str(self.level), ",".join(map(str, self.cores))]
+            self._proc = subprocess.Popen(args)
+            time.sleep(0.2)
+            if self._proc.poll() is not None:
+                raise GraphRecError(f"background load process exited ({self._proc.returncode})")
         return self
+
+    def running(self) -> bool:
+        """Whether the competing process is alive."""
+        return self._proc is not None and self._proc.poll() is None
 
     def __exit__(self, *exc: object) -> None:
         if self._proc is not None:
-            self._stop.set()
-            self._proc.join(5)
-            if self._proc.is_alive():
-                self._proc.terminate()
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
             self._proc = None
 
 
@@ -213,6 +221,8 @@ def measure_points(
                     repeat=repeat,
                 )
                 n_rows += len(rows)
+                if isinstance(bg, BackgroundLoad) and not bg.running():
+                    raise GraphRecError("the background load process died mid-measurement")
                 if on_progress:
                     on_progress(min(i + chunk, len(pending)), len(pending))
     return n_rows

@@ -50,5 +50,5 @@ def test_background_load_runs_and_stops() -> None:
         proc = bg._proc
         assert proc is not None
         time.sleep(0.2)
-        assert proc.is_alive()
-    assert not proc.is_alive()
+        assert bg.running()
+    assert proc.poll() is not None and not bg.running()
