@@ -641,9 +641,8 @@ def main(argv: list[str] | None = None) -> int:
     if family_models:
         rep["fusion"] = fusion(family_models)
         print("fusion done", flush=True)
-    zoo_models = family_models[:: max(1, len(family_models) // args.speed_models)][
-        : args.speed_models
-    ]
+    step = max(1, len(family_models) // max(args.speed_models, 1))
+    zoo_models = family_models[::step][: args.speed_models]
     if zoo_models:
         rep["speed"] = speed(args.artefact, zoo_models)
     rep["wall_s"] = time.time() - t0
