@@ -103,7 +103,8 @@ def _predict(args: argparse.Namespace) -> int:
         print(json.dumps(res, indent=1))
         return 0
     for cand, ms in res["latency_ms"].items():
-        print(f"{cand}: {ms:.3f} ms (module sum {res['module_sum_ms'][cand]:.3f} ms)")
+        raw = res["raw_latency_ms"][cand]
+        print(f"{cand}: {ms:.3f} ms (raw: overhead + module sum = {raw:.3f} ms)")
     if args.modules:
         for m in res["modules"]:
             print(f"  {m['module_type']:<13} {m['nodes']}")
