@@ -107,7 +107,6 @@ class ServerActor:
 def _calibrated_table(instance: Instance, actors: list[Any], runs: int) -> Any:
     """Latency distributions re-measured on the actors, all of them busy at once (as when
     serving), each figure a driver-observed round trip."""
-    import dataclasses
 
     import numpy as np
     import ray
@@ -133,8 +132,24 @@ def _calibrated_table(instance: Instance, actors: list[Any], runs: int) -> Any:
     p10, p50, p90 = (np.full(table.p50_ms.shape, np.nan) for _ in range(3))
     for (a, v, s), ms in times.items():
         p10[a, v, s], p50[a, v, s], p90[a, v, s] = np.percentile(ms, [10, 50, 90])
-    mu = np.log(p50)
+    return _with_percentiles(
+        table,
+        p10,
+        p50,
+        p90,
+        f"re-measured on the Ray actors (all busy at once, about {runs} driver-observed "
+        "round trips per pair)",
+    )
+
+
+def _with_percentiles(table: Any, p10: Any, p50: Any, p90: Any, source: str) -> Any:
+    """``table`` with these p10/p50/p90 and the log-normal ``mu``/``sigma`` they imply."""
+    import dataclasses
+
+    import numpy as np
+
     with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.log(p50)
         sigma = np.maximum((np.log(p90) - np.log(p10)) / (2 * 1.2815515655446004), 0.0)
     return dataclasses.replace(
         table,
@@ -143,8 +158,7 @@ def _calibrated_table(instance: Instance, actors: list[Any], runs: int) -> Any:
         p90_ms=p90,
         mu=mu,
         sigma=np.where(table.hosted, sigma, np.nan),
-        source=f"re-measured on the Ray actors (all busy at once, about {runs} driver-observed "
-        "round trips per pair)",
+        source=source,
     )
 
 
@@ -153,7 +167,6 @@ def observed_table(
 ) -> Any:
     """``table`` with each (app, variant, server) that ran at least ``least`` times during
     a real run replaced by the p10/p50/p90 of the round trips the driver saw then."""
-    import dataclasses
 
     import numpy as np
 
@@ -166,17 +179,12 @@ def observed_table(
         if len(ms) >= least:
             p10[a, v, s], p50[a, v, s], p90[a, v, s] = np.percentile(ms, [10, 50, 90])
             used += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.log(p50)
-        sigma = np.maximum((np.log(p90) - np.log(p10)) / (2 * 1.2815515655446004), 0.0)
-    return dataclasses.replace(
+    return _with_percentiles(
         table,
-        p10_ms=p10,
-        p50_ms=p50,
-        p90_ms=p90,
-        mu=mu,
-        sigma=np.where(table.hosted, sigma, np.nan),
-        source=f"round trips seen during the real run ({used} pairs with >= {least} runs; "
+        p10,
+        p50,
+        p90,
+        f"round trips seen during the real run ({used} pairs with >= {least} runs; "
         "the others as re-measured before it)",
     )
 
