@@ -476,8 +476,7 @@ def _gather(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
     data, idx = ins[0], ins[1]
     axis = _axis(int(attrs.get("axis", 0)), len(data.shape))
     if _static(data) and _static(idx):
-        # np.take with a 0-d index gives a NumPy scalar: keep it a (static) 0-d array
-        return [np.asarray(np.take(data, idx, axis=axis))]
+        return [np.take(data, idx, axis=axis)]
     if _static(idx):
         idx_np = np.where(idx < 0, idx + int(data.shape[axis]), idx).astype(np.int64)
         if idx_np.ndim == 0:
@@ -1108,6 +1107,12 @@ def unsupported_ops(proto: Any) -> list[str]:
     return sorted(missing)
 
 
+def _static_results(values: list[Any]) -> list[Any]:
+    """A rule's outputs with NumPy scalars (``np.take`` with a 0-d index gives one) as 0-d
+    arrays, so that they stay static for the rules that read shapes and bounds."""
+    return [np.asarray(v) if isinstance(v, np.generic) else v for v in values]
+
+
 #: (operator, input index) pairs whose value parameterises the operator (never a weight).
 _PARAMETER_INPUTS = frozenset({("Resize", 1), ("Resize", 2), ("Upsample", 1)})
 
@@ -1164,7 +1169,9 @@ def _build_graphrec(path: Path) -> Any:
             kept = []
             for op, ins, outs, attrs in self._nodes:
                 if all(not i or i in self._static for i in ins) and op != "Shape":
-                    vals = _RULES[op](attrs, [self._static[i] if i else None for i in ins])
+                    vals = _static_results(
+                        _RULES[op](attrs, [self._static[i] if i else None for i in ins])
+                    )
                     if all(isinstance(v, np.ndarray) for v in vals):
                         for name, v in zip(outs, vals, strict=False):
                             if name:
@@ -1181,10 +1188,10 @@ def _build_graphrec(path: Path) -> Any:
                 env[name] = a
             for op, ins, outs, attrs in self._nodes:
                 vals = [env[i] if i else None for i in ins]
-                res = _RULES[op](attrs, vals)
+                res = _static_results(_RULES[op](attrs, vals))
                 for name, v in zip(outs, res, strict=False):
                     if name:
-                        env[name] = np.asarray(v) if isinstance(v, np.generic) else v
+                        env[name] = v
             result = tuple(_t(env[o]) for o in self._outputs)
             return result[0] if len(result) == 1 else result
 
