@@ -61,8 +61,10 @@ def test_emitted_plans_train_on_two_gloo_ranks(tiny_mlp: Path, tmp_path: Path) -
         strategy=Strategy((0, 2), 1, 4, "1f1b", (0, 1)),
     )
     for plan in (dp, pp):
-        res = run_plan(plan, steps=2, warmup=1, timeout_s=120, pin=True)
-        assert res.world == 2 and len(res.steps_ms) == 2 and res.step_ms > 0
+        # 25 steps: the load probe reads /proc/stat's 10 ms ticks, so the timed window
+        # must span several of them (2 steps of this tiny model took 6 ms in CI).
+        res = run_plan(plan, steps=25, warmup=1, timeout_s=120, pin=True)
+        assert res.world == 2 and len(res.steps_ms) == 25 and res.step_ms > 0
         # Pinned ranks report what else used their cores while they timed.
         assert res.foreign is not None and 0.0 <= res.foreign <= 1.0
         assert res.steal is not None and 0.0 <= res.steal <= 1.0
