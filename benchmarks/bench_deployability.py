@@ -26,6 +26,14 @@ Usage::
 
     python benchmarks/bench_deployability.py --store runs/campaign.sqlite \\
         --models runs/zoo --tables runs/support/tables --name zoo
+
+``remeasure`` (first argument) measures the real models again on some runtimes with the
+harness into another store (resumable: stored keys are skipped; smallest model first), with
+a short timing phase (these rows are for what runs, not for latency); ``--truth-from``
+STORE then lets the evaluation take those runtimes' rows from that store instead::
+
+    python benchmarks/bench_deployability.py remeasure --store runs/deploy/torch.sqlite \\
+        --runtimes torch,litert,executorch --threads 1
 """
 
 from __future__ import annotations
@@ -79,7 +87,59 @@ def _scores(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
     }
 
 
+def remeasure(argv: list[str]) -> int:
+    """Measure the real-model set again on ``--runtimes`` into ``--store`` (resumable)."""
+    ap = argparse.ArgumentParser(description="re-measure real models on some runtimes")
+    ap.add_argument("--store", required=True, type=Path)
+    ap.add_argument("--dest", type=Path, default=Path("runs/real/models"))
+    ap.add_argument("--runtimes", default="torch,litert,executorch")
+    ap.add_argument("--threads", default="1")
+    ap.add_argument("--split", default=None)
+    ap.add_argument("--cache", type=Path, default=None, help="conversion cache (fresh)")
+    args = ap.parse_args(argv)
+
+    from graphrec.bench.harness import run_campaign
+    from graphrec.bench.protocol import MeasureConfig
+    from graphrec.bench.store import ResultStore
+    from graphrec.errors import GraphRecError
+    from graphrec.runtimes.inputs import model_spec
+    from graphrec.zoo.real import load_manifest
+
+    specs = []
+    for m in load_manifest(None).select(split=args.split):
+        path = args.dest / m.relpath
+        try:
+            specs.append(model_spec(path))
+        except GraphRecError as exc:
+            print(f"cannot describe {m.id}: {exc}", flush=True)
+    specs.sort(key=lambda s: Path(s.onnx_path).stat().st_size)
+    cfg = MeasureConfig(warmup_runs=1, min_runs=3, max_runs=50, min_time_s=0.0, max_time_s=0.2)
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    cache = args.cache or args.store.with_suffix(".cache")
+    t0 = time.perf_counter()
+    with ResultStore(args.store) as store:
+        run_campaign(
+            specs,
+            store=store,
+            runtimes=args.runtimes.split(","),
+            threads=tuple(int(t) for t in args.threads.split(",")),
+            config=cfg,
+            cache_dir=cache,
+            resume=True,
+            on_result=lambda row: print(
+                f"{time.perf_counter() - t0:7.0f}s {row.get('model_name')} "
+                f"{row['candidate_id']}: {row['status']} {str(row.get('error') or '')[:120]}",
+                flush=True,
+            ),
+        )
+    print(f"done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["remeasure"]:
+        return remeasure(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--store", required=True, type=Path)
     ap.add_argument("--models", type=Path, default=None, help="folder to find moved model files")
@@ -92,7 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evidence-models", type=Path, default=None, help="their moved model files")
     ap.add_argument("--manifest", type=Path, default=None, help="real-model manifest (groups)")
     ap.add_argument("--split", default=None, help="with --manifest: only this split's models")
+    ap.add_argument(
+        "--truth-from",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="stores of re-measured pairs whose statuses replace --store's",
+    )
     args = ap.parse_args(argv)
+    argv_shown = list(argv)
 
     import torch
 
@@ -110,9 +178,19 @@ def main(argv: list[str] | None = None) -> int:
         blockers,
         load_tables,
         op_signatures,
+        tables_for,
+        uses_converter,
     )
 
     labels, models = truth(args.store)
+    replaced = 0
+    for ov in args.truth_from or []:
+        # re-measured pairs (the same models, another store) replace the stored truth
+        new_labels, _ = truth(ov)
+        for k, v in new_labels.items():
+            if k in labels:
+                replaced += labels[k] != v
+                labels[k] = v
     tables = load_tables(args.tables) if args.tables else load_tables([PACKAGED_DIR])
     group_of_pkg: dict[str, str] = {}
     split_of: dict[str, str] = {}
@@ -202,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             skipped += 1
             continue
         g_self = group(sha, str(info.get("name") or path.stem))
+        converted = uses_converter(path)
         found: dict[str, str | None] = {}
         raw: dict[str, bool] = {}  # blocked by a probe failure, before any evidence
         for cid in by_model[sha]:
@@ -209,15 +288,16 @@ def main(argv: list[str] | None = None) -> int:
                 found[cid] = f"rule: {rules[cid].reason}"  # type: ignore[union-attr]
                 raw[cid] = True
                 continue
+            rt = cid.split("/", 1)[0]
+            rt_tables = tables_for(tables, rt, None, converted=converted)
             raw[cid] = any(
                 (st0 := t.status(cid, sig.key)) is not None and st0[0] in PROBE_FAILING
-                for t in tables.get(cid.split("/", 1)[0], [])
+                for t in rt_tables
                 for sig in sigs.values()
             )
-            rt = cid.split("/", 1)[0]
             kind = _probe_kind(cid)
             why = None
-            for t in tables.get(rt, []):
+            for t in rt_tables:
                 for sig in sigs.values():
                     st_ = t.status(cid, sig.key)
                     if st_ is None or st_[0] not in PROBE_FAILING:
@@ -267,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         "skipped_models": skipped,
         "tables": {rt: [t.version for t in ts] for rt, ts in tables.items()},
         "evidence": [str(e) for e in args.evidence or []],
+        "truth_from": [str(e) for e in args.truth_from or []],
+        "truth_changed_pairs": replaced,
         "wall_s": round(wall, 1),
         "overall": {k: _scores(v) for k, v in preds.items()},
         "per_runtime": {f"{k[0]} | {k[1]}": _scores(v) for k, v in sorted(per_rt.items())},
@@ -278,6 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Deployability on `{args.store}` ({result['models']} models)",
         "",
+        f"Command: `python benchmarks/bench_deployability.py {' '.join(argv_shown)}`",
+        "",
+    ]
+    if args.truth_from:
+        lines += [
+            f"Truth of the pairs re-measured in {', '.join(f'`{t}`' for t in args.truth_from)} "
+            f"taken from there ({replaced} pairs changed status).",
+            "",
+        ]
+    lines += [
         "| predictor | pairs | failures | fail precision | fail recall | runs precision "
         "| runs recall |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -50,6 +50,7 @@ from graphrec.errors import GraphRecError, ModelLoadError
 
 __all__ = [
     "PROBE_CANDIDATES",
+    "TORCH_ROUTE_RUNTIMES",
     "Blocker",
     "OpSignature",
     "SupportTable",
@@ -58,7 +59,10 @@ __all__ = [
     "op_signatures",
     "probe_models",
     "reconcile",
+    "route_rules",
     "single_op_models",
+    "tables_for",
+    "uses_converter",
 ]
 
 #: The shipped tables.
@@ -76,7 +80,18 @@ PROBE_CANDIDATES: tuple[str, ...] = (
     "ncnn/cpu/fp32/threads=1",
     "ncnn/cpu/fp16/threads=1",
     "tract/cpu/fp32/threads=1",
+    # the torch route: a bare ONNX file goes through graphrec's ONNX -> torch converter,
+    # then torch (eager, TorchScript trace) or torch.export (LiteRT, ExecuTorch)
+    "torch/eager/fp32/threads=1",
+    "torch/torchscript/fp32/threads=1",
+    "litert/xnnpack/fp32/threads=1",
+    "executorch/xnnpack/fp32/threads=1",
 )
+#: Runtimes that start from a torch module: for an ONNX file without a ``.torch.json``
+#: sidecar they run what graphrec's ONNX -> torch converter makes of it, so their tables
+#: (probed on bare single-operator files) describe that route, and are used only for
+#: models that take it.
+TORCH_ROUTE_RUNTIMES = frozenset({"torch", "litert", "executorch"})
 #: Attributes whose values decide whether an operator runs (ints and strings kept in the
 #: signature); other attributes only enter by name.
 _KEY_ATTRS = frozenset(
@@ -621,6 +636,8 @@ class SupportTable:
     runtime: str
     version: str
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: For a torch-route runtime, the ONNX -> torch converter the probes went through.
+    converter: str | None = None
 
     @property
     def filename(self) -> str:
@@ -651,7 +668,13 @@ class SupportTable:
         d = Path(folder)
         d.mkdir(parents=True, exist_ok=True)
         p = d / self.filename
-        payload = {"runtime": self.runtime, "version": self.version, "entries": self.entries}
+        payload: dict[str, Any] = {
+            "runtime": self.runtime,
+            "version": self.version,
+            "entries": self.entries,
+        }
+        if self.converter is not None:
+            payload["converter"] = self.converter
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".support-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=0, sort_keys=True)
@@ -664,7 +687,13 @@ class SupportTable:
         p = Path(path)
         try:
             d = json.loads(p.read_text())
-            return cls(str(d["runtime"]), str(d["version"]), dict(d["entries"]))
+            conv = d.get("converter")
+            return cls(
+                str(d["runtime"]),
+                str(d["version"]),
+                dict(d["entries"]),
+                None if conv is None else str(conv),
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GraphRecError(f"{p}: not a support table ({exc})") from exc
 
@@ -672,6 +701,167 @@ class SupportTable:
 def _probe_kind(candidate: str) -> str:
     """A candidate id without its thread count (threads do not change what runs)."""
     return "/".join(p for p in candidate.split("/") if not p.startswith("threads="))
+
+
+def _route_converter(runtime: str) -> str | None:
+    """The converter label a torch-route runtime's table is tied to (``None`` otherwise)."""
+    if runtime not in TORCH_ROUTE_RUNTIMES:
+        return None
+    from graphrec.runtimes.convert import GRAPHREC_CONVERTER
+
+    return GRAPHREC_CONVERTER
+
+
+def uses_converter(model_path: str | os.PathLike[str]) -> bool:
+    """Whether the torch-route runtimes take this file through graphrec's ONNX -> torch
+    converter (an ONNX file without a ``.torch.json`` sidecar)."""
+    from graphrec.runtimes.inputs import torch_source_for
+
+    p = Path(model_path)
+    if p.suffix.lower() != ".onnx":
+        return False
+    try:
+        return torch_source_for(p) is None
+    except GraphRecError:
+        return False
+
+
+def tables_for(
+    tables: Mapping[str, Sequence[SupportTable]],
+    runtime: str,
+    version: str | None,
+    *,
+    converted: bool,
+) -> list[SupportTable]:
+    """The tables that speak for ``runtime`` (at ``version``; any when ``None``) on a model.
+
+    A torch-route runtime's tables describe graphrec's converter route: they count only
+    for a model that takes it (``converted``) and only for the converter they were probed
+    with.
+    """
+    out = [t for t in tables.get(runtime, []) if version is None or t.version == version]
+    if runtime in TORCH_ROUTE_RUNTIMES:
+        if not converted:
+            return []
+        conv = _route_converter(runtime)
+        out = [t for t in out if t.converter == conv]
+    return out
+
+
+#: Inputs the converter reads as Python integers while it builds each call (shapes, axes,
+#: bounds): a value computed at run time there fails the conversion on every torch-route
+#: runtime ("a shape/axes input is computed at run time", "Range with run-time bounds").
+_STATIC_INPUTS: dict[str, tuple[int, ...]] = {
+    "Reshape": (1,),
+    "Unsqueeze": (1,),
+    "Squeeze": (1,),
+    "Slice": (1, 2, 3, 4),
+    "Expand": (1,),
+    "Tile": (1,),
+    "ConstantOfShape": (0,),
+    "Range": (0, 1, 2),
+    "Split": (1,),
+    "Pad": (1, 3),
+    "ReduceMean": (1,),
+    "ReduceSum": (1,),
+    "ReduceMax": (1,),
+    "ReduceMin": (1,),
+    "ReduceProd": (1,),
+    "ReduceL2": (1,),
+    "Resize": (3,),
+}
+#: Inputs the converter turns into Python numbers with NumPy: in eager mode a run-time
+#: tensor works, under ``torch.export`` (LiteRT, ExecuTorch) it is a fake tensor and
+#: ``.numpy()`` fails.
+_EXPORT_STATIC_INPUTS: dict[str, tuple[int, ...]] = {
+    "Resize": (1, 2),
+    "Upsample": (1,),
+    "Pad": (2,),
+}
+#: The converter's parameter inputs that stay NumPy even when they are float
+#: initializers (see ``graphrec.runtimes.convert``).
+_PARAM_INPUTS = frozenset({("Resize", 1), ("Resize", 2), ("Upsample", 1)})
+#: Probe kinds of the torch route that go through ``torch.export``.
+_EXPORT_ROUTE = ("litert/", "executorch/")
+
+
+def route_rules(model_path: str | os.PathLike[str], spec: Any = None) -> dict[str, str]:
+    """What stops the torch route (graphrec's converter, then torch / torch.export) on a
+    bare ONNX file, by probe kind (``torch/eager/fp32``, ``litert/xnnpack/fp32``, ...).
+
+    Two rules, read from the graph without running it:
+
+    * an operator the converter has no rule for (every torch-route kind);
+    * a value the converter must know while it builds the call (a shape, axes, bounds,
+      Resize scales) that is computed at run time from a model input: the converter keeps
+      values it can fold (constants, ``Shape`` of anything, arithmetic on them) as NumPy;
+      anything else is a tensor. Where it needs a Python integer, every kind fails; where
+      it converts with NumPy (Resize scales, Pad value), eager torch and a TorchScript
+      trace run, ``torch.export`` does not.
+
+    Returns:
+        ``{probe kind: reason}`` for the kinds that cannot run (empty: nothing known).
+    """
+    import onnx
+
+    from graphrec.runtimes.convert import GRAPHREC_CONVERTER, torch_route_blocker
+
+    path = Path(model_path)
+    kinds = [_probe_kind(c) for c in PROBE_CANDIDATES if c.split("/", 1)[0] in TORCH_ROUTE_RUNTIMES]
+    missing = torch_route_blocker(path)
+    if missing:
+        return {k: f"cannot run: {missing}" for k in kinds}
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return {}
+    g = proto.graph
+    params = {
+        name
+        for n in g.node
+        for k, name in enumerate(n.input)
+        if name and (n.op_type, k) in _PARAM_INPUTS
+    }
+    static: set[str] = set()
+    for t in g.initializer:
+        floating = t.data_type in _FLOAT_ELEMS
+        if not floating or len(t.dims) == 0 or t.name in params:
+            static.add(t.name)
+    inputs = {i.name for i in g.input} - {t.name for t in g.initializer}
+    static -= inputs
+    everywhere: str | None = None
+    export_only: str | None = None
+    for node in g.node:
+        op = node.op_type
+        ins = list(node.input)
+        for k in _STATIC_INPUTS.get(op, ()):
+            if everywhere is None and k < len(ins) and ins[k] and ins[k] not in static:
+                everywhere = (
+                    f"cannot run: {op} input {k} ({ins[k]!r}) is computed at run time; "
+                    f"{GRAPHREC_CONVERTER} needs it as a constant (data-dependent shape)"
+                )
+        for k in _EXPORT_STATIC_INPUTS.get(op, ()):
+            if export_only is None and k < len(ins) and ins[k] and ins[k] not in static:
+                export_only = (
+                    f"cannot run: {op} input {k} ({ins[k]!r}) is computed at run time; "
+                    f"torch.export cannot read it as a number (data-dependent value)"
+                )
+        if op in ("Constant", "Shape", "Size") or (
+            op not in _NONDETERMINISTIC
+            and not any(
+                a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                for a in node.attribute
+            )
+            and all(not i or i in static for i in ins)
+        ):
+            static.update(o for o in node.output if o)
+    out: dict[str, str] = {}
+    for k in kinds:
+        if everywhere:
+            out[k] = everywhere
+        elif export_only and k.startswith(_EXPORT_ROUTE):
+            out[k] = export_only
+    return out
 
 
 def user_dir() -> Path:
@@ -744,8 +934,9 @@ def probe_models(
     have = dict(known) if known is not None else load_tables([PACKAGED_DIR, user_dir(), save_to])
     tables: dict[str, SupportTable] = {}
     for rt, ver in versions.items():
-        same = [t for t in have.get(rt, []) if t.version == ver]
-        merged = SupportTable(rt, ver)
+        conv = _route_converter(rt)
+        same = [t for t in have.get(rt, []) if t.version == ver and t.converter == conv]
+        merged = SupportTable(rt, ver, converter=conv)
         for t in same:
             for k, e in t.entries.items():
                 merged.entries.setdefault(k, {"signature": e["signature"], "results": {}})
@@ -785,7 +976,7 @@ def probe_models(
                 if not singles:
                     continue
                 by_path = {s.path.resolve(): s for s in singles}
-                rows = run_campaign(
+                run_campaign(
                     [s.path for s in singles],
                     store=store,
                     runtimes=sorted({Candidate.parse(c).runtime for c in cands}),
@@ -795,6 +986,10 @@ def probe_models(
                     cache_dir=work / "cache",
                     resume=True,
                 )
+                # Every stored row of these single-operator models, also those of an
+                # interrupted earlier call (resume skips them, so they are not returned).
+                stems = {s.path.stem for s in singles}
+                rows = [r for r in store.iter_rows() if str(r.get("model_name")) in stems]
                 for row in rows:
                     s = _row_single(row, by_path)
                     if s is None:
@@ -944,6 +1139,8 @@ def blockers(
     tabs = tables if tables is not None else load_tables()
     out: dict[str, Blocker | None] = {}
     adapters: dict[str, Any] = {}
+    converted: bool | None = None  # found out at the first torch-route candidate
+    route: dict[str, str] = {}
     for cid in candidate_ids:
         cand = Candidate.parse(cid)
         rt = cand.runtime
@@ -968,7 +1165,15 @@ def blockers(
                 ver = ad.version()
             except Exception:
                 ver = None
-        cands_t = [t for t in tabs.get(rt, []) if ver is None or t.version == ver]
+        if rt in TORCH_ROUTE_RUNTIMES:
+            if converted is None:
+                converted = uses_converter(path)
+                route = route_rules(path, spec) if converted else {}
+            why = route.get(_probe_kind(cid))
+            if why:
+                out[cid] = Blocker(cid, why, "rule")
+                continue
+        cands_t = tables_for(tabs, rt, ver, converted=bool(converted))
         found: Blocker | None = None
         for sig in sigs.values():
             for t in cands_t:
