@@ -292,6 +292,63 @@ def run_latency(task: Any, seed: int, rows: list[dict[str, Any]], path: Path) ->
         )
 
 
+#: The collapse check: both searches at COLLAPSE_FACTOR x the nas part's epochs.
+COLLAPSE_FACTOR = 5
+
+
+def run_collapse(task: Any, seed: int, rows: list[dict[str, Any]], path: Path) -> None:
+    """Plain DARTS and the staged search at a longer budget (no final training): the
+    normal cell's skip connections epoch by epoch (DARTS's collapse grows with the search
+    length; at the nas part's 4 epochs there may be none to see)."""
+    from graphrec.automl.search import darts_search, default_stages, staged_search
+
+    key = {"part": "collapse", "task": task.name, "seed": seed}
+    proxy = search_proxy(task)
+    for method in ("darts", "staged"):
+        if _find(rows, method=method, **key):
+            continue
+        if method == "darts":
+            res = darts_search(
+                proxy,
+                seed=seed,
+                epochs=COLLAPSE_FACTOR * NAS_EPOCHS,
+                depth=DEPTH,
+                c=CHANNELS,
+                batch_size=SEARCH_BATCH,
+            )
+        else:
+            res = staged_search(
+                proxy,
+                seed=seed,
+                stages=default_stages([COLLAPSE_FACTOR * e for e in STAGE_EPOCHS]),
+                c=CHANNELS,
+                batch_size=SEARCH_BATCH,
+            )
+        d = res.to_dict()
+        row = {
+            **key,
+            "method": method,
+            "search_cpu_s": res.cpu_s,
+            "skip_count": d["skip_count"],
+            "parameter_free_count": d["parameter_free_count"],
+            "skips_by_epoch": [h["skip_count"] for h in res.history],
+            "val_by_epoch": [h["val_accuracy"] for h in res.history],
+            "early_stops": [
+                (h.get("stage"), h["epoch"], h["early_stop"])
+                for h in res.history
+                if h.get("early_stop")
+            ],
+            "genotype": d["genotype"],
+        }
+        _append(path, row)
+        rows.append(row)
+        print(
+            f"collapse {task.name} seed {seed} {method}: skips by epoch "
+            f"{row['skips_by_epoch']}, {res.cpu_s:.0f} CPU-s",
+            flush=True,
+        )
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -462,7 +519,7 @@ def _seeds(spec: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--part", choices=("aug", "nas", "latency"), action="append")
+    p.add_argument("--part", choices=("aug", "nas", "latency", "collapse"), action="append")
     p.add_argument("--tasks", default="digits,mnist1d,shapes")
     p.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2")
     p.add_argument(
@@ -486,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = args.part or ["aug", "nas"]
     tasks = {name: load_task(name) for name in args.tasks.split(",")}
     rows = _load(files[0])
-    runners = {"aug": run_aug, "nas": run_nas, "latency": run_latency}
+    runners = {"aug": run_aug, "nas": run_nas, "latency": run_latency, "collapse": run_collapse}
     for seed in _seeds(args.seeds):
         for task in tasks.values():
             for part in parts:
