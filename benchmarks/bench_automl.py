@@ -455,6 +455,35 @@ def report(results: list[Path]) -> dict[str, Any]:
         "nas": [("staged", "random"), ("staged", "darts")],
         "latency": [("target", "free")],
     }
+    crow = [r for r in rows if r["part"] == "collapse"]
+    if crow:
+        lines += [
+            f"## collapse (searches at {COLLAPSE_FACTOR}x the nas part's epochs, no final "
+            "training)",
+            "",
+            "| task | method | seed | search CPU-s | skips in the normal cell, by epoch "
+            "| early stops (stage, epoch, why) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in sorted(crow, key=lambda r: (r["task"], r["method"], r["seed"])):
+            lines.append(
+                f"| {r['task']} | {r['method']} | {r['seed']} | {r['search_cpu_s']:.0f} | "
+                f"{r['skips_by_epoch']} | {r['early_stops'] or '-'} |"
+            )
+            out["tables"].setdefault("collapse", {}).setdefault(r["task"], {}).setdefault(
+                r["method"], []
+            ).append(r)
+        lines.append("")
+    lines += ["## CPU cost of this benchmark (search + training, CPU-minutes)", ""]
+    for part in ("aug", "nas", "latency", "collapse"):
+        for task in sorted({r["task"] for r in rows if r["part"] == part}):
+            sel = [r for r in rows if r["part"] == part and r["task"] == task]
+            tot = sum(
+                float(r.get("search_cpu_s") or 0) + float(r.get("train_cpu_s") or 0) for r in sel
+            )
+            out.setdefault("cpu_minutes", {}).setdefault(part, {})[task] = tot / 60
+            lines.append(f"* {part} {task}: {tot / 60:.1f} ({len(sel)} rows)")
+    lines.append("")
     lines += ["## Paired differences (same seed), test accuracy in points", ""]
     for part, plist in pairs.items():
         for task in sorted({r["task"] for r in rows if r["part"] == part}):
