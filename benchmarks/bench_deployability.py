@@ -13,7 +13,8 @@ out (they say how the machine was, not what the runtime can do). Three predictor
 * **combined**: what ``graphrec recommend`` does: a blocker decides, else the learned
   probability.
 
-With ``--evidence STORE`` the probe failures are reconciled as ``graphrec support
+With ``--evidence STORE`` (the held-out part of the ``--manifest`` never counts) the probe
+failures are reconciled as ``graphrec support
 reconcile`` does (a failing signature that ran inside a whole model measured ``ok`` on the
 same candidate kind stops blocking), but **leaving the evaluated model's group out**: a
 model's own measurements never clear its own blockers. The group is the zoo family (the
@@ -153,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", type=Path, default=None, help="real-model manifest (groups)")
     ap.add_argument("--split", default=None, help="with --manifest: only this split's models")
     ap.add_argument(
+        "--no-torch-route",
+        action="store_true",
+        help="leave out the torch-route rules and tables (graphrec before them)",
+    )
+    ap.add_argument(
+        "--threads", default=None, help="only candidates with these thread counts (1,2)"
+    )
+    ap.add_argument(
         "--truth-from",
         type=Path,
         nargs="*",
@@ -174,15 +183,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     from graphrec.runtimes.support import (
         PACKAGED_DIR,
+        TORCH_ROUTE_RUNTIMES,
         _probe_kind,
         blockers,
         load_tables,
         op_signatures,
+        route_check,
         tables_for,
         uses_converter,
     )
 
     labels, models = truth(args.store)
+    if args.threads:
+        keep = {f"threads={t}" for t in args.threads.split(",")}
+        labels = {k: v for k, v in labels.items() if k[1].rsplit("/", 1)[-1] in keep}
     replaced = 0
     for ov in args.truth_from or []:
         # re-measured pairs (the same models, another store) replace the stored truth
@@ -192,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                 replaced += labels[k] != v
                 labels[k] = v
     tables = load_tables(args.tables) if args.tables else load_tables([PACKAGED_DIR])
+    if args.no_torch_route:
+        tables = {rt: ts for rt, ts in tables.items() if rt not in TORCH_ROUTE_RUNTIMES}
     group_of_pkg: dict[str, str] = {}
     split_of: dict[str, str] = {}
     if args.manifest:
@@ -222,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                             )
                         )
             for sha, kinds in ok_kinds.items():
+                if split_of.get(sha) == "heldout":
+                    continue  # the held-out real models are never evidence
                 info = ev_models.get(sha, {})
                 p = Path(str(info.get("path") or ""))
                 if not p.is_file() and args.evidence_models is not None:
@@ -273,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
                     check_support=False,
                     input_shapes=shapes or None,
                 )
-            rules = blockers(path, by_model[sha], tables={}, spec=spec)
+            rules = blockers(
+                path, by_model[sha], tables={}, spec=spec, torch_route=not args.no_torch_route
+            )
             sigs = sig_cache.get(sha) or op_signatures(path, spec=spec)
         except GraphRecError as exc:
             print(f"{path.name}: skipped ({exc})", file=sys.stderr)
@@ -281,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         g_self = group(sha, str(info.get("name") or path.stem))
         converted = uses_converter(path)
+        # what `recommend --probe` adds: the converter's route checked on the whole model
+        route_failed = False
+        if converted and not args.no_torch_route:
+            route_failed = route_check(path, spec)[0] in PROBE_FAILING
         found: dict[str, str | None] = {}
         raw: dict[str, bool] = {}  # blocked by a probe failure, before any evidence
         for cid in by_model[sha]:
@@ -326,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
                 ("rules + raw probes, then learned", not raw[cid] and learned_runs),
                 ("rules + probes", rules_runs),
                 ("combined", combined_runs),
+                (
+                    "combined + route check (--probe)",
+                    combined_runs and not (route_failed and rt in TORCH_ROUTE_RUNTIMES),
+                ),
             ):
                 preds[name].append((actual, pred))
                 per_rt[(name, rt)].append((actual, pred))
@@ -337,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                         "actual_runs": actual,
                         "p_learned": round(p, 3),
                         "blocker": found.get(cid),
+                        "route_check_failed": route_failed,
                     }
                 )
     wall = time.perf_counter() - t0
@@ -379,14 +408,20 @@ def main(argv: list[str] | None = None) -> int:
             f"| {k} | {v['pairs']} | {v['failures']} | {v['fail_precision']} | "
             f"{v['fail_recall']} | {v['run_precision']} | {v['run_recall']} |"
         )
-    lines += ["", "Per runtime (combined):", "", "| runtime | pairs | failures | fail P | fail R |"]
-    lines.append("|---|---:|---:|---:|---:|")
-    for key, v in result["per_runtime"].items():
-        if key.startswith("combined"):
-            lines.append(
-                f"| {key.split(' | ')[1]} | {v['pairs']} | {v['failures']} | "
-                f"{v['fail_precision']} | {v['fail_recall']} |"
-            )
+    for pred in ("combined", "combined + route check (--probe)"):
+        lines += [
+            "",
+            f"Per runtime ({pred}):",
+            "",
+            "| runtime | pairs | failures | fail P | fail R |",
+        ]
+        lines.append("|---|---:|---:|---:|---:|")
+        for key, v in result["per_runtime"].items():
+            if key.split(" | ")[0] == pred:
+                lines.append(
+                    f"| {key.split(' | ')[1]} | {v['pairs']} | {v['failures']} | "
+                    f"{v['fail_precision']} | {v['fail_recall']} |"
+                )
     text = "\n".join(lines) + "\n"
     stem.with_suffix(".md").write_text(text)
     print(text)

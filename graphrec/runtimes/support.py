@@ -59,6 +59,7 @@ __all__ = [
     "op_signatures",
     "probe_models",
     "reconcile",
+    "route_check",
     "route_rules",
     "single_op_models",
     "tables_for",
@@ -638,6 +639,9 @@ class SupportTable:
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: For a torch-route runtime, the ONNX -> torch converter the probes went through.
     converter: str | None = None
+    #: For a torch-route runtime, whole-model route checks (:func:`route_check`) by model
+    #: sha256: ``[status, error, name]``.
+    models: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def filename(self) -> str:
@@ -675,6 +679,8 @@ class SupportTable:
         }
         if self.converter is not None:
             payload["converter"] = self.converter
+        if self.models:
+            payload["models"] = self.models
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".support-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=0, sort_keys=True)
@@ -693,6 +699,7 @@ class SupportTable:
                 str(d["version"]),
                 dict(d["entries"]),
                 None if conv is None else str(conv),
+                {str(k): list(v) for k, v in dict(d.get("models") or {}).items()},
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GraphRecError(f"{p}: not a support table ({exc})") from exc
@@ -856,12 +863,43 @@ def route_rules(model_path: str | os.PathLike[str], spec: Any = None) -> dict[st
         ):
             static.update(o for o in node.output if o)
     out: dict[str, str] = {}
-    for k in kinds:
+    for kind in kinds:
         if everywhere:
-            out[k] = everywhere
-        elif export_only and k.startswith(_EXPORT_ROUTE):
-            out[k] = export_only
+            out[kind] = everywhere
+        elif export_only and kind.startswith(_EXPORT_ROUTE):
+            out[kind] = export_only
     return out
+
+
+def route_check(model_path: str | os.PathLike[str], spec: Any = None) -> tuple[str, str]:
+    """The first step of the torch route on a whole model, run here: graphrec's converter
+    builds the module, which runs once on the harness's inputs and is compared with
+    onnxruntime (what LiteRT, ExecuTorch and torch do before they convert further).
+
+    Returns:
+        ``(status, error)``: ``ok``, ``convert_failed`` (no rule, an attribute it cannot
+        take, a run-time failure) or ``wrong_output`` (outputs outside the fp32 limits).
+    """
+    from graphrec.runtimes.convert import (
+        ConversionError,
+        ConversionMismatchError,
+        check_conversion,
+        onnx_torch_module,
+    )
+    from graphrec.runtimes.inputs import model_spec
+
+    path = Path(model_path)
+    try:
+        spec = spec if spec is not None else model_spec(path)
+        module = onnx_torch_module(str(path))
+        check_conversion(module, spec)
+    except ConversionMismatchError as exc:
+        return "wrong_output", str(exc)
+    except ConversionError as exc:
+        return "convert_failed", str(exc)
+    except Exception as exc:  # the module fails in a way the converter did not type
+        return "convert_failed", f"{type(exc).__name__}: {exc}"
+    return "ok", ""
 
 
 def user_dir() -> Path:
@@ -938,6 +976,7 @@ def probe_models(
         same = [t for t in have.get(rt, []) if t.version == ver and t.converter == conv]
         merged = SupportTable(rt, ver, converter=conv)
         for t in same:
+            merged.models.update(t.models)
             for k, e in t.entries.items():
                 merged.entries.setdefault(k, {"signature": e["signature"], "results": {}})
                 merged.entries[k]["results"].update(e["results"])
@@ -973,6 +1012,16 @@ def probe_models(
                     continue
                 if on_model:
                     on_model(f, len(singles), None)
+                route_tables = [t for rt, t in tables.items() if rt in TORCH_ROUTE_RUNTIMES]
+                if route_tables and uses_converter(f):
+                    from graphrec.runtimes.inputs import file_sha256
+
+                    sha = file_sha256(f)
+                    if any(sha not in t.models for t in route_tables):
+                        st, err = route_check(f)
+                        for t in route_tables:
+                            t.models[sha] = [st, err[:300], f.name]
+                            t.save(save_to)
                 if not singles:
                     continue
                 by_path = {s.path.resolve(): s for s in singles}
@@ -1100,7 +1149,9 @@ class Blocker:
     Attributes:
         candidate_id: The candidate.
         reason: A readable sentence.
-        kind: ``"rule"`` (the adapter's own check) or ``"operator"`` (a probe failed).
+        kind: ``"rule"`` (the adapter's own check, or a torch-route rule),
+            ``"operator"`` (a single-operator probe failed) or ``"probe"`` (the whole
+            model's torch-route check failed, :func:`route_check`).
         operator: The blocking operator's description (``None`` for rules).
         status: The probe's status (``None`` for rules).
     """
@@ -1119,12 +1170,16 @@ def blockers(
     tables: Mapping[str, list[SupportTable]] | None = None,
     spec: Any = None,
     versions: Mapping[str, str] | None = None,
+    torch_route: bool = True,
 ) -> dict[str, Blocker | None]:
     """Per candidate, what stops it from running the model, or ``None``.
 
-    Uses the adapter's rules when its runtime is installed here, and the support
-    tables of the installed version (or of ``versions[runtime]``; without a version
-    every table of the runtime counts, newest file last).
+    Uses the adapter's rules when its runtime is installed here, the torch-route rules
+    (:func:`route_rules`) for LiteRT, ExecuTorch and torch on a bare ONNX file, and the
+    support tables of the installed version (or of ``versions[runtime]``; without a
+    version every table of the runtime counts, newest file last). ``torch_route=False``
+    leaves the torch-route rules out (what graphrec did before it had them; for
+    comparisons).
 
     Raises:
         ModelLoadError: The model cannot be read.
@@ -1165,7 +1220,7 @@ def blockers(
                 ver = ad.version()
             except Exception:
                 ver = None
-        if rt in TORCH_ROUTE_RUNTIMES:
+        if rt in TORCH_ROUTE_RUNTIMES and torch_route:
             if converted is None:
                 converted = uses_converter(path)
                 route = route_rules(path, spec) if converted else {}
@@ -1173,8 +1228,26 @@ def blockers(
             if why:
                 out[cid] = Blocker(cid, why, "rule")
                 continue
+        if converted is None and rt in TORCH_ROUTE_RUNTIMES:
+            converted = uses_converter(path)
         cands_t = tables_for(tabs, rt, ver, converted=bool(converted))
         found: Blocker | None = None
+        for t in cands_t:
+            checked = t.models.get(spec.sha256) if torch_route else None
+            if checked and checked[0] in FAILING:
+                first = checked[1].strip().splitlines()[0][:200] if checked[1].strip() else ""
+                found = Blocker(
+                    cid,
+                    f"cannot run: the converted module {checked[0]} on this machine"
+                    + (f" ({first})" if first else ""),
+                    "probe",
+                    None,
+                    checked[0],
+                )
+                break
+        if found:
+            out[cid] = found
+            continue
         for sig in sigs.values():
             for t in cands_t:
                 st = t.status(cid, sig.key)

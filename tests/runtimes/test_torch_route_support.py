@@ -19,6 +19,7 @@ from graphrec.runtimes.support import (
     blockers,
     load_tables,
     probe_models,
+    route_check,
     route_rules,
     tables_for,
     uses_converter,
@@ -172,3 +173,25 @@ def test_torch_route_probe_through_the_harness(tmp_path: Path) -> None:
     other = SupportTable("torch", t.version, broken.entries, converter="onnx2torch/0")
     assert tables_for({"torch": [other]}, "torch", None, converted=True) == []
     assert load_tables([tmp_path / "t"])["torch"][0].converter == GRAPHREC_CONVERTER
+
+
+def test_the_route_check_runs_the_converted_model_and_its_failure_blocks(tmp_path: Path) -> None:
+    from graphrec.runtimes.inputs import file_sha256
+
+    good = _save(tmp_path / "relu.onnx", [helper.make_node("Relu", ["x"], ["y"])], [_x([2, 3])])
+    assert route_check(good) == ("ok", "")
+    bad = _save(
+        tmp_path / "topk.onnx",
+        [helper.make_node("TopK", ["x", "k"], ["y", "i"])],
+        [_x([2, 5])],
+        [numpy_helper.from_array(np.array([2], np.int64), "k")],
+    )
+    st, err = route_check(bad)
+    assert st == "convert_failed" and "TopK" in err
+    table = SupportTable("executorch", "1", {}, converter=GRAPHREC_CONVERTER)
+    table.models[file_sha256(good)] = ["wrong_output", "max_rel_err 0.5", "relu.onnx"]
+    cid = "executorch/xnnpack/fp32/threads=1"
+    b = blockers(good, [cid], tables={"executorch": [table]}, versions={"executorch": "1"})[cid]
+    assert b is not None and b.kind == "probe" and "wrong_output" in b.reason
+    saved = SupportTable.load(table.save(tmp_path / "t"))
+    assert saved.models == table.models
