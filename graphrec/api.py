@@ -512,6 +512,34 @@ def _error_model(art_path: str) -> Any:
     return ErrorModel.load(art_path)
 
 
+def _support_tables() -> Any:
+    """The support tables, read again only when a table file changed.
+
+    Parsing them took most of a warm ``recommend`` call (5 JSON files, ~40 ms of CPU);
+    the key is every table file's path, size and modification time, so a probe that
+    writes a new table is seen by the next call.
+    """
+    from graphrec.runtimes.support import PACKAGED_DIR, user_dir
+
+    key: list[tuple[str, int, int]] = []
+    for folder in (PACKAGED_DIR, user_dir()):
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.json")):
+                try:
+                    st = f.stat()
+                except OSError:
+                    continue
+                key.append((str(f), st.st_size, st.st_mtime_ns))
+    return _support_tables_for(tuple(key))
+
+
+@functools.lru_cache(maxsize=2)
+def _support_tables_for(key: tuple[tuple[str, int, int], ...]) -> Any:
+    from graphrec.runtimes.support import load_tables
+
+    return load_tables()
+
+
 def _support_blockers(
     onnx_path: str | os.PathLike[str],
     ids: Sequence[str],
@@ -530,7 +558,7 @@ def _support_blockers(
     try:
         if spec is None:
             spec = model_spec(Path(onnx_path), overrides={k: list(v) for k, v in shapes.items()})
-        found = blockers(onnx_path, ids, spec=spec)
+        found = blockers(onnx_path, ids, spec=spec, tables=_support_tables())
     except GraphRecError:
         return {}
     return {c: b.reason for c, b in found.items() if b is not None}

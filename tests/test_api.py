@@ -322,3 +322,22 @@ def test_packaged_default_artefact(monkeypatch: pytest.MonkeyPatch) -> None:
     assert alone.best.candidate_id == rec.best.candidate_id
     assert rec.best.expected_loss is not None and alone.best.expected_loss is not None
     assert abs(rec.best.expected_loss - alone.best.expected_loss) < 0.1
+
+
+def test_support_tables_are_read_again_when_a_table_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from graphrec import api
+    from graphrec.runtimes.support import PACKAGED_DIR
+
+    monkeypatch.setenv("GRAPHREC_CACHE", str(tmp_path))
+    first = api._support_tables()
+    assert api._support_tables() is first  # cached while nothing changed
+    table = sorted(PACKAGED_DIR.glob("onnxruntime-*.json"))[0]
+    (tmp_path / "support").mkdir()
+    shutil.copy(table, tmp_path / "support" / "onnxruntime-copy.json")
+    again = api._support_tables()
+    assert again is not first
+    assert len(again["onnxruntime"]) == len(first["onnxruntime"]) + 1

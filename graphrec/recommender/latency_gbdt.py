@@ -95,10 +95,12 @@ class PairLatencyRegressor(EstimatorParams):
         self.one_hot_max_size = one_hot_max_size
 
     # ------------------------------------------------------------------ rows
-    def _rows(self, gf: np.ndarray, df: np.ndarray, cands: Sequence[str]) -> Any:
-        """Pool rows for every (sample, candidate): a DataFrame, sample-major."""
-        import pandas as pd
-
+    @staticmethod
+    def _matrices(
+        gf: np.ndarray, df: np.ndarray, cands: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Numeric ``[N*C, F]`` and categorical ``[N*C, 5]`` parts of every (sample,
+        candidate) row, sample-major."""
         gf = np.atleast_2d(np.asarray(gf, dtype=np.float64))
         df = np.atleast_2d(np.asarray(df, dtype=np.float64))
         n, c = len(gf), len(cands)
@@ -110,10 +112,37 @@ class PairLatencyRegressor(EstimatorParams):
                 np.tile(np.array([[t] for _, t in parts]), (n, 1)),
             ]
         )
+        cat = np.tile(np.array([list(p) for p, _ in parts], dtype=object), (n, 1))
+        return num, cat
+
+    def _rows(self, gf: np.ndarray, df: np.ndarray, cands: Sequence[str]) -> Any:
+        """Pool rows for every (sample, candidate): a DataFrame, sample-major."""
+        import pandas as pd
+
+        num, cat = self._matrices(gf, df, cands)
         frame = pd.DataFrame(num, columns=[f"x{i}" for i in range(num.shape[1])])
         for k, name in enumerate(_CAT_NAMES):
-            frame[name] = np.tile(np.array([p[k] for p, _ in parts], dtype=object), n)
+            frame[name] = cat[:, k]
         return frame
+
+    def _predict_pool(self, gf: np.ndarray, df: np.ndarray) -> Any:
+        """The rows of :meth:`_rows` as a CatBoost pool built without pandas.
+
+        Same columns in the same order (numeric, then categorical), so the same
+        predictions; building it takes ~0.7 ms instead of ~8 ms for a DataFrame, which was
+        the largest part of a warm ``recommend`` call.
+        """
+        from catboost import FeaturesData, Pool
+
+        num, cat = self._matrices(gf, df, self.candidates_)
+        return Pool(
+            FeaturesData(
+                num_feature_data=num.astype(np.float32),
+                cat_feature_data=cat,
+                num_feature_names=[f"x{i}" for i in range(num.shape[1])],
+                cat_feature_names=list(_CAT_NAMES),
+            )
+        )
 
     # ------------------------------------------------------------------ fit
     def fit(self, dataset: RecDataset) -> PairLatencyRegressor:
@@ -219,8 +248,6 @@ class PairLatencyRegressor(EstimatorParams):
         self, graph_features: np.ndarray, device_features: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Log warm latency and log cold start (NaN if not learnt), each ``[N, C]``."""
-        from catboost import Pool
-
         self._check()
         gf = np.atleast_2d(np.asarray(graph_features, dtype=np.float64))
         df = np.atleast_2d(np.asarray(device_features, dtype=np.float64))
@@ -233,7 +260,7 @@ class PairLatencyRegressor(EstimatorParams):
         if n == 0:
             z = np.zeros((0, c))
             return z, z.copy()
-        pool = Pool(self._rows(gf, df, self.candidates_), cat_features=list(_CAT_NAMES))
+        pool = self._predict_pool(gf, df)
         out = []
         for target in ("latency", "cold_start"):
             m = self.models_.get(target)

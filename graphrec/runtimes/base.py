@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -57,6 +58,21 @@ __all__ = [
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_.+\-]+$")
+
+
+@functools.cache
+def dist_version(distribution: str) -> str:
+    """The installed version of a distribution, read once per process.
+
+    ``importlib.metadata.version`` parses the distribution's METADATA file on every call
+    (~5 ms each, several per ``recommend`` call before this cache).
+
+    Raises:
+        importlib.metadata.PackageNotFoundError: Not installed.
+    """
+    from importlib.metadata import version
+
+    return version(distribution)
 
 
 class UnsupportedModelError(GraphRecError):

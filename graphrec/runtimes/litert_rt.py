@@ -38,9 +38,9 @@ class LiteRtAdapter(RuntimeAdapter):
     needs_torch_source = True
 
     def version(self) -> str:
-        from importlib.metadata import version
+        from graphrec.runtimes.base import dist_version
 
-        return version("ai-edge-litert")
+        return dist_version("ai-edge-litert")
 
     def candidates(self, device: DeviceProfile, threads: Sequence[int] = (1,)) -> list[Candidate]:
         return [Candidate.make(self.name, "xnnpack", "fp32", n) for n in threads]

@@ -59,6 +59,19 @@ def test_fit_predict_deterministic_round_trip(rec_dataset: RecDataset, tmp_path:
         a.predict_arrays(rec_dataset.graph_features[:, :3], rec_dataset.device_features)
 
 
+def test_prediction_pool_matches_the_training_frame(rec_dataset: RecDataset) -> None:
+    """The pandas-free prediction pool gives the predictions of the DataFrame rows."""
+    from catboost import Pool
+
+    from graphrec.recommender.latency_gbdt import _CAT_NAMES
+
+    a = PairLatencyRegressor(**FAST, seed=1).fit(rec_dataset)
+    gf, df = rec_dataset.graph_features, rec_dataset.device_features
+    frame = Pool(a._rows(gf, df, a.candidates_), cat_features=list(_CAT_NAMES))
+    for model in a.models_.values():
+        np.testing.assert_array_equal(model.predict(frame), model.predict(a._predict_pool(gf, df)))
+
+
 @pytest.fixture(scope="module")
 def split(tmp_path_factory: pytest.TempPathFactory) -> Split:
     return cached_split(tmp_path_factory)
