@@ -62,9 +62,7 @@ def test_staged_search_runs_four_stages_with_feedback(tiny_digits) -> None:  # t
 
 def test_skip_limit_stops_a_stage_and_restores_the_logits(tiny_digits) -> None:  # type: ignore[no-untyped-def]
     # max_skip=-1: any derived cell breaks the limit, so every stage stops after its 2nd epoch
-    res = staged_search(
-        tiny_digits, seed=0, stages=default_stages((3, 3, 1, 1)), c=4, max_skip=-1
-    )
+    res = staged_search(tiny_digits, seed=0, stages=default_stages((3, 3, 1, 1)), c=4, max_skip=-1)
     stops = [h for h in res.history if h.get("early_stop")]
     assert [h["stage"] for h in stops] == [1, 2]
     # the 3-epoch stages compute the eigenvalue (it could stop them from epoch 3 on)
