@@ -127,9 +127,10 @@ def _t(v: Any) -> Any:
 
     if isinstance(v, torch.Tensor):
         return v
-    arr = np.ascontiguousarray(v)
-    if not arr.flags.writeable:
-        arr = arr.copy()
+    # np.ascontiguousarray would turn a 0-d array into shape (1,)
+    arr = np.asarray(v)
+    if not (arr.flags.c_contiguous and arr.flags.writeable):
+        arr = np.array(arr, order="C", copy=True)
     return torch.from_numpy(arr)
 
 
@@ -528,7 +529,7 @@ def _slice(attrs: Mapping[str, Any], ins: list[Any]) -> list[Any]:
             raise ConversionError(f"{GRAPHREC_CONVERTER}: Slice with step 0")
     if _static(x):
         arr = np.flip(x, tuple(flips)) if flips else x
-        return [np.ascontiguousarray(arr[tuple(index)])]
+        return [np.array(arr[tuple(index)], order="C")]
     t = torch.flip(x, flips) if flips else x
     return [t[tuple(index)]]
 
@@ -1336,6 +1337,12 @@ def check_conversion(module: Any, model: ModelSpec, *, seed: int = 0) -> None:
             f"{model.onnx_path}: module converted by {label} gives {len(got)} outputs, "
             f"onnxruntime {len(ref)}"
         )
+    for i, (g, r) in enumerate(zip(got, ref, strict=True)):
+        if tuple(np.shape(g)) != tuple(np.shape(r)):
+            raise ConversionMismatchError(
+                f"{model.onnx_path}: module converted by {label} gives output {i} the shape "
+                f"{tuple(np.shape(g))}, onnxruntime {tuple(np.shape(r))}"
+            )
     agree = compare_outputs(got, [np.asarray(r) for r in ref], "fp32", inputs=inputs)
     if not agree.ok:
         raise ConversionMismatchError(

@@ -252,6 +252,18 @@ CASES: list[tuple[str, list[Any], list[Any], list[Any], list[Any], int]] = [
 
 CASES += [
     (
+        # a reduction to a 0-d tensor times a 0-d constant stays 0-d (it became shape (1,))
+        "scalar_reduce_mul",
+        [
+            helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+            helper.make_node("Mul", ["m", "c"], ["y"]),
+        ],
+        [_vi("x", [2, 3])],
+        [_vi("y", [])],
+        [numpy_helper.from_array(np.array(0.5, dtype=np.float32), "c")],
+        17,
+    ),
+    (
         "lstm_bidirectional",
         [
             helper.make_node(
@@ -297,6 +309,18 @@ def test_rules_match_onnxruntime(case: tuple[Any, ...], tmp_path: Path) -> None:
     assert is_conversion(spec.torch_source)
     module = onnx_torch_module(str(path))
     check_conversion(module, spec)  # raises on any disagreement with onnxruntime
+    # the check compares flattened values; the shapes must match too
+    import onnxruntime as ort
+    import torch
+
+    from graphrec.runtimes._torch_common import flatten_outputs
+
+    inputs = make_inputs(spec, seed=0)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, dict(zip(spec.input_names, inputs, strict=True)))
+    with torch.inference_mode():
+        got = flatten_outputs(module(*(torch.from_numpy(a.copy()) for a in inputs)))
+    assert [tuple(g.shape) for g in got] == [r.shape for r in ref]
 
 
 def test_converted_module_exports(tmp_path: Path) -> None:
