@@ -33,8 +33,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -275,7 +276,8 @@ class Recommender(EstimatorParams):
         is one (:meth:`blend_latency`).
         """
         self._check_fitted()
-        pred = self.medn_.predict_arrays(hetero, graph_features, device_features)
+        with _one_torch_thread():
+            pred = self.medn_.predict_arrays(hetero, graph_features, device_features)
         proba = self.head_.predict_proba(
             head_features(graph_features, pred.embedding, device_features)
         )
@@ -527,3 +529,25 @@ class Recommender(EstimatorParams):
         rec.medn_, rec.head_, rec.latency_gbdt_ = medn, head, latency_gbdt
         rec.alpha_, rec.draw_scale_, rec.info_ = float(alpha), float(draw_scale), info
         return rec
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run the latency model's forward pass on one torch thread, then restore the count.
+
+    Its graphs are small: a second intra-op thread gains nothing, and where the other
+    core is busy each parallel operation waits for it (measured on a 2-vCPU VM with a
+    measurement campaign on the other core: warm ``recommend`` took about 970 ms with two
+    threads, about 40 ms with one). Training runs on one thread too.
+    """
+    import torch
+
+    n = torch.get_num_threads()
+    if n <= 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -174,7 +175,7 @@ class OpSignature:
     attrs: tuple[str, ...]
     opset: int
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """A short stable id (hash of the fields)."""
         text = json.dumps(
@@ -649,10 +650,14 @@ class SupportTable:
 
     def status(self, candidate: str, key: str) -> tuple[str, str] | None:
         """``(status, error)`` of a probe, or ``None`` when not probed."""
+        return self.kind_status(_probe_kind(candidate), key)
+
+    def kind_status(self, kind: str, key: str) -> tuple[str, str] | None:
+        """:meth:`status` for a candidate kind (a candidate id without its threads)."""
         e = self.entries.get(key)
         if e is None:
             return None
-        r = e["results"].get(_probe_kind(candidate))
+        r = e["results"].get(kind)
         return None if r is None else (str(r[0]), str(r[1] or ""))
 
     def ran_in_context(self, candidate: str, key: str) -> bool:
@@ -1248,9 +1253,10 @@ def blockers(
         if found:
             out[cid] = found
             continue
+        kind = _probe_kind(cid)
         for sig in sigs.values():
             for t in cands_t:
-                st = t.status(cid, sig.key)
+                st = t.kind_status(kind, sig.key)
                 if st is not None and st[0] in FAILING and not t.ran_in_context(cid, sig.key):
                     first = st[1].strip().splitlines()[0][:160] if st[1].strip() else ""
                     found = Blocker(

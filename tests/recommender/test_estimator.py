@@ -122,3 +122,36 @@ def test_save_load_keeps_params(crossover: RecDataset, tmp_path: Path) -> None:
     assert again.get_params()["head_params"] == rec.get_params()["head_params"]
     assert again.alpha_ == rec.alpha_
     np.testing.assert_allclose(again.predict_latency(ds), rec.predict_latency(ds), rtol=1e-6)
+
+
+def test_prediction_runs_on_one_torch_thread_and_restores_the_count(
+    crossover: RecDataset,
+) -> None:
+    """The forward pass of the latency model uses one intra-op thread; the caller's thread
+    count is back afterwards, and the predictions do not depend on it."""
+    import torch
+
+    rec = Recommender(**FAST).fit(crossover)
+    one = crossover.subset([0, 1])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        seen: list[int] = []
+        medn = rec.medn_
+        orig = medn.predict_arrays
+
+        def spy(*a: object, **k: object) -> object:
+            seen.append(torch.get_num_threads())
+            return orig(*a, **k)
+
+        medn.predict_arrays = spy
+        pred, proba = rec.predict_arrays(one.hetero, one.graph_features, one.device_features)
+        assert seen == [1]
+        assert torch.get_num_threads() == 2
+        del medn.predict_arrays
+        torch.set_num_threads(1)
+        pred1, proba1 = rec.predict_arrays(one.hetero, one.graph_features, one.device_features)
+        np.testing.assert_allclose(pred.log_latency_ms, pred1.log_latency_ms, rtol=1e-6)
+        np.testing.assert_allclose(proba, proba1, rtol=1e-6)
+    finally:
+        torch.set_num_threads(before)
