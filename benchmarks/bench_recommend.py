@@ -9,7 +9,10 @@ and the artefact size.
 Usage::
 
     python benchmarks/bench_recommend.py --artefact ART_DIR MODEL_OR_DIR ... \
-        [--out benchmarks/results/bench_recommend.json]
+        [--out benchmarks/results/bench_recommend.json] [--torch-threads N]
+
+Run it under the measurement mutex (``flock /tmp/graphrec-measure.lock ...``) so that a
+campaign does not share the cores with it.
 """
 
 from __future__ import annotations
@@ -31,11 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--limit", type=int, default=30, help="at most this many models")
     ap.add_argument("--out", default=None, help="write JSON results here")
+    ap.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="set torch's intra-op threads first (default: torch's own default, as a user "
+        "calling graphrec.recommend gets it)",
+    )
     args = ap.parse_args(argv)
 
     import torch
 
-    torch.set_num_threads(1)
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
+    threads = torch.get_num_threads()
     from graphrec.api import _detected, recommend
     from graphrec.graph import load
     from graphrec.recommender import Recommender
@@ -89,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "parse_only_median_ms": statistics.median(float(r["parse_only_ms"]) for r in rows),
         "artefact_load_median_s": statistics.median(loads),
         "artefact_mb": size_mb,
+        "torch_threads": threads,
     }
     summary["ratio_recommend_vs_parse"] = (
         summary["recommend_median_ms"] / summary["parse_only_median_ms"]

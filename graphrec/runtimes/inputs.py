@@ -64,13 +64,30 @@ def resolve_shape(
     )[name]
 
 
+#: Digests already computed in this process, by (path, device, inode, size, mtime_ns).
+_SHA_CACHE: dict[tuple[str, int, int, int, int], str] = {}
+
+
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (read in chunks)."""
+    """Hex SHA-256 of a file's bytes (read in chunks).
+
+    A file read again with the same inode, size and modification time is not hashed
+    again in the same process (the rule ``git`` uses for its index).
+    """
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    got = _SHA_CACHE.get(key)
+    if got is not None:
+        return got
     h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
+    with p.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+    if len(_SHA_CACHE) > 4096:
+        _SHA_CACHE.clear()
+    _SHA_CACHE[key] = digest = h.hexdigest()
+    return digest
 
 
 def torch_source_for(onnx_path: str | Path) -> TorchSource | None:

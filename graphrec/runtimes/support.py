@@ -273,6 +273,14 @@ class _Typed:
     dims: tuple[int, ...] | None = None
 
 
+def _bulky(t: Any) -> bool:
+    """A float initializer of more than 64 elements (its values never decide a shape)."""
+    n = 1
+    for d in t.dims:
+        n *= int(d)
+    return int(t.data_type) in _FLOAT_ELEMS and n > 64
+
+
 def _inferred(model: Any, spec: Any) -> tuple[Any, dict[str, _Typed], set[str]]:
     """The model with concrete input shapes and inferred types; ``(model, types, weights)``."""
     import onnx
@@ -286,9 +294,36 @@ def _inferred(model: Any, spec: Any) -> tuple[Any, dict[str, _Typed], set[str]]:
             for d, v in zip(dims, shapes[vi.name], strict=False):
                 d.Clear()
                 d.dim_value = int(v)
+    # Shape inference serialises the whole model; large float weights only need their
+    # type and shape there, so they go in as typed graph inputs and come back after
+    # (serialising them took most of a warm `recommend` on CNNs).
+    big = [i for i, t in enumerate(m.graph.initializer) if _bulky(t)]
+    added: set[str] = set()
+    if big:
+        declared = {vi.name for vi in m.graph.input}
+        small = [t for i, t in enumerate(m.graph.initializer) if not _bulky(t)]
+        for i in big:
+            t = m.graph.initializer[i]
+            if t.name not in declared:
+                m.graph.input.append(
+                    onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                )
+                added.add(t.name)
+        keep = onnx.GraphProto()
+        keep.initializer.extend(small)
+        del m.graph.initializer[:]
+        m.graph.initializer.extend(keep.initializer)
     # Inference is best effort: types it cannot infer stay unknown.
     with contextlib.suppress(Exception):
         m = onnx.shape_inference.infer_shapes(m, data_prop=True)
+    if big:
+        inputs = [vi for vi in m.graph.input if vi.name not in added]
+        kept_inputs = onnx.GraphProto()
+        kept_inputs.input.extend(inputs)
+        del m.graph.input[:]
+        m.graph.input.extend(kept_inputs.input)
+        del m.graph.initializer[:]
+        m.graph.initializer.extend(model.graph.initializer)
     types: dict[str, _Typed] = {}
 
     def note(vi: Any) -> None:

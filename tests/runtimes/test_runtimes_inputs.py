@@ -83,3 +83,24 @@ def test_model_spec_input_values(tmp_path: Path) -> None:
     assert not (make_inputs(model_spec(path))[0] == 16000.0).any()  # random without it
     with pytest.raises(ShapeSpecError, match=r"no input named.*value"):
         model_spec(path, input_values={"sr": 16000})
+
+
+def test_file_sha256_follows_the_file(tmp_path: Path) -> None:
+    """The per-process digest cache never returns a stale digest for a rewritten file."""
+    import hashlib
+    import os
+
+    from graphrec.runtimes.inputs import file_sha256
+
+    f = tmp_path / "m.onnx"
+    f.write_bytes(b"a" * 1000)
+    assert file_sha256(f) == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert file_sha256(f) == hashlib.sha256(b"a" * 1000).hexdigest()
+    st = f.stat()
+    f.write_bytes(b"b" * 1000)  # same size, same inode
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert file_sha256(f) == hashlib.sha256(b"b" * 1000).hexdigest()
+    tmp = tmp_path / "new.onnx"
+    tmp.write_bytes(b"c" * 1000)
+    os.replace(tmp, f)  # replaced atomically: a new inode
+    assert file_sha256(f) == hashlib.sha256(b"c" * 1000).hexdigest()

@@ -67,6 +67,23 @@ def test_signatures_tell_depthwise_from_plain_conv_but_not_the_group_count(tmp_p
     assert sig.describe().startswith("Conv (f32 rank 4")
 
 
+def test_shape_inference_leaves_the_weights_in_place(tmp_path: Path) -> None:
+    """Large weights skip shape inference as typed inputs; the model handed back (cut into
+    single-operator probes) keeps them, and its inputs, unchanged."""
+    from graphrec.runtimes.inputs import model_spec
+    from graphrec.runtimes.support import _inferred
+
+    path = _conv_model(tmp_path / "p.onnx")
+    model = onnx.load(str(path))
+    m, types, weights = _inferred(model, model_spec(path))
+    assert [vi.name for vi in m.graph.input] == ["x"]
+    assert [t.SerializeToString() for t in m.graph.initializer] == [
+        t.SerializeToString() for t in model.graph.initializer
+    ]
+    assert types["c"].dims == (1, 4, 8, 8) and types["w"].dims == (4, 4, 3, 3)
+    assert {"w", "s", "z"} <= weights and "c" not in weights
+
+
 def test_a_cut_operator_computes_what_it_computes_inside_the_model(tmp_path: Path) -> None:
     model = _conv_model(tmp_path / "m.onnx")
     singles = single_op_models(model, tmp_path / "ops")
