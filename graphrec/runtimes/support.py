@@ -281,12 +281,43 @@ def _bulky(t: Any) -> bool:
     return int(t.data_type) in _FLOAT_ELEMS and n > 64
 
 
-def _inferred(model: Any, spec: Any) -> tuple[Any, dict[str, _Typed], set[str]]:
-    """The model with concrete input shapes and inferred types; ``(model, types, weights)``."""
+def _light_copy(model: Any) -> Any:
+    """A copy of ``model`` without its bulky initializers (:func:`_bulky`), which are
+    not copied at all (copying them cost more than the rest of a warm ``recommend``)."""
     import onnx
+    from google.protobuf.descriptor import FieldDescriptor
+
+    def copy_into(dst: Any, src: Any, skip: str | None) -> None:
+        for fd, val in src.ListFields():
+            if fd.name == skip:
+                continue
+            if fd.label == FieldDescriptor.LABEL_REPEATED:
+                getattr(dst, fd.name).extend(val)
+            elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+                getattr(dst, fd.name).CopyFrom(val)
+            else:
+                setattr(dst, fd.name, val)
 
     m = onnx.ModelProto()
-    m.CopyFrom(model)
+    copy_into(m, model, "graph")
+    copy_into(m.graph, model.graph, "initializer")
+    m.graph.initializer.extend(t for t in model.graph.initializer if not _bulky(t))
+    return m
+
+
+def _inferred(
+    model: Any, spec: Any, *, keep_weights: bool = True
+) -> tuple[Any, dict[str, _Typed], set[str]]:
+    """The model with concrete input shapes and inferred types; ``(model, types, weights)``.
+
+    ``keep_weights=False`` hands back a model without its large float initializers (for
+    callers that read types and nodes only); ``types`` and ``weights`` cover them anyway.
+    """
+    import onnx
+
+    # Shape inference serialises the whole model; large float weights only need their
+    # type and shape there, so they go in as typed graph inputs.
+    m = _light_copy(model)
     shapes = dict(zip(spec.input_names, spec.input_shapes, strict=True))
     for vi in m.graph.input:
         if vi.name in shapes:
@@ -294,34 +325,23 @@ def _inferred(model: Any, spec: Any) -> tuple[Any, dict[str, _Typed], set[str]]:
             for d, v in zip(dims, shapes[vi.name], strict=False):
                 d.Clear()
                 d.dim_value = int(v)
-    # Shape inference serialises the whole model; large float weights only need their
-    # type and shape there, so they go in as typed graph inputs and come back after
-    # (serialising them took most of a warm `recommend` on CNNs).
-    big = [i for i, t in enumerate(m.graph.initializer) if _bulky(t)]
+    declared = {vi.name for vi in m.graph.input}
     added: set[str] = set()
-    if big:
-        declared = {vi.name for vi in m.graph.input}
-        small = [t for i, t in enumerate(m.graph.initializer) if not _bulky(t)]
-        for i in big:
-            t = m.graph.initializer[i]
-            if t.name not in declared:
-                m.graph.input.append(
-                    onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
-                )
-                added.add(t.name)
-        keep = onnx.GraphProto()
-        keep.initializer.extend(small)
-        del m.graph.initializer[:]
-        m.graph.initializer.extend(keep.initializer)
+    for t in model.graph.initializer:
+        if _bulky(t) and t.name not in declared:
+            m.graph.input.append(
+                onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+            )
+            added.add(t.name)
     # Inference is best effort: types it cannot infer stay unknown.
     with contextlib.suppress(Exception):
         m = onnx.shape_inference.infer_shapes(m, data_prop=True)
-    if big:
-        inputs = [vi for vi in m.graph.input if vi.name not in added]
-        kept_inputs = onnx.GraphProto()
-        kept_inputs.input.extend(inputs)
+    if added:
+        kept = onnx.GraphProto()
+        kept.input.extend(vi for vi in m.graph.input if vi.name not in added)
         del m.graph.input[:]
-        m.graph.input.extend(kept_inputs.input)
+        m.graph.input.extend(kept.input)
+    if keep_weights and len(m.graph.initializer) != len(model.graph.initializer):
         del m.graph.initializer[:]
         m.graph.initializer.extend(model.graph.initializer)
     types: dict[str, _Typed] = {}
@@ -339,8 +359,8 @@ def _inferred(model: Any, spec: Any) -> tuple[Any, dict[str, _Typed], set[str]]:
 
     for vi in (*m.graph.input, *m.graph.value_info, *m.graph.output):
         note(vi)
-    weights = {t.name for t in m.graph.initializer}
-    for t in m.graph.initializer:
+    weights = {t.name for t in model.graph.initializer}
+    for t in model.graph.initializer:
         types[t.name] = _Typed(int(t.data_type), len(t.dims), tuple(int(d) for d in t.dims))
     for n in m.graph.node:
         if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
@@ -352,7 +372,7 @@ def _inferred(model: Any, spec: Any) -> tuple[Any, dict[str, _Typed], set[str]]:
                     )
     # Tensors computed from weights alone (DequantizeLinear of int8 weights, a Reshape of
     # a constant): every runtime folds them, so they count as weights too.
-    names_in = {i.name for i in m.graph.input} - {t.name for t in m.graph.initializer}
+    names_in = {i.name for i in m.graph.input} - weights
     for n in m.graph.node:
         if n.op_type in _NONDETERMINISTIC or any(
             a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in n.attribute
@@ -434,7 +454,7 @@ def op_signatures(
     except Exception as exc:
         raise ModelLoadError(path, f"cannot read the ONNX file: {exc}") from exc
     spec = spec if spec is not None else model_spec(path)
-    m, types, weights = _inferred(model, spec)
+    m, types, weights = _inferred(model, spec, keep_weights=False)
     opset = _default_opset(m)
     out: dict[str, OpSignature] = {}
     for i, node in enumerate(m.graph.node):
