@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,14 +36,18 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="graphrec/data/measurements", help="shipped dataset folder")
-    ap.add_argument("--store", required=True, help="campaign store of the second device")
+    ap.add_argument(
+        "--store", required=True, help="results store of the second device (file or PostgreSQL URL)"
+    )
     ap.add_argument("--skip-runtimes", default="litert,executorch")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 
+    from graphrec.bench.store import ResultStore
+
     first = pd.read_parquet(Path(args.data) / "measurements.parquet")
-    with sqlite3.connect(args.store) as con:
-        second = pd.read_sql("select * from results", con)
+    store = ResultStore(args.store, readonly=True)
+    second = pd.DataFrame(store.rows())
     dev1 = str(first.device_id.iloc[0])
     dev2 = str(second.device_id.iloc[0])
     skip = {s for s in args.skip_runtimes.split(",") if s}
